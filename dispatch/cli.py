@@ -1,0 +1,484 @@
+"""The ``loopvan`` command line.
+
+Bad input gets a one-paragraph message on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from dispatch import models as m
+from dispatch.settings import Settings
+
+_TZ = dt.timezone(dt.timedelta(hours=8))
+
+
+class UsageError(ValueError):
+    """Bad command-line input."""
+
+
+def _date(s: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date YYYY-MM-DD: {s!r}") from None
+
+
+def tomorrow() -> dt.date:
+    """Tomorrow in Shenzhen."""
+    return (dt.datetime.now(_TZ) + dt.timedelta(days=1)).date()
+
+
+def table(rows: list[Sequence[Any]], headers: Sequence[str]) -> str:
+    """A plain aligned text table."""
+    cells = [[str(h) for h in headers], *[[("" if c is None else str(c)) for c in r] for r in rows]]
+
+    def width(s: str) -> int:  # CJK characters take two columns
+        return sum(2 if ord(ch) > 0x2E80 else 1 for ch in s)
+
+    widths = [max(width(r[i]) for r in cells) for i in range(len(headers))]
+    lines = []
+    for n, r in enumerate(cells):
+        lines.append(
+            "  ".join(c + " " * (w - width(c)) for c, w in zip(r, widths, strict=True)).rstrip()
+        )
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _engine(settings: Settings) -> Any:
+    from dispatch.db import make_engine, upgrade
+
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    return engine
+
+
+def _network(settings: Settings) -> Any:
+    from routing.network import load_network
+
+    return load_network(settings.osm_path)
+
+
+def cmd_network_build(args: argparse.Namespace, settings: Settings) -> int:
+    from routing.network import load_network
+
+    t = time.monotonic()
+    net = load_network(args.osm or settings.osm_path, use_cache=not args.no_cache)
+    r = net.report
+    print(
+        table(
+            [
+                [
+                    Path(r.source).name,
+                    r.sha256[:12],
+                    r.nodes,
+                    r.edges,
+                    r.dropped_nodes,
+                    r.dropped_edges,
+                    "yes" if r.from_cache else "no",
+                    f"{time.monotonic() - t:.1f}",
+                ]
+            ],
+            [
+                "source",
+                "sha256",
+                "nodes",
+                "edges",
+                "dropped nodes",
+                "dropped edges",
+                "cached",
+                "seconds",
+            ],
+        )
+    )
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    from dispatch.db import session_scope
+    from dispatch.scenario import ensure_districts
+
+    engine = _engine(settings)
+    with session_scope(engine) as s:
+        n = ensure_districts(s, settings.districts_path)
+    print(f"database ready at {settings.database_url} ({n} districts)")
+    return 0
+
+
+def _snap_check(settings: Settings) -> Any:
+    from routing.compiled import compile_graph
+    from routing.errors import SnapError
+    from routing.snap import snap
+
+    cg = compile_graph(_network(settings), "light_truck")
+
+    def dist(lon: float, lat: float) -> float:
+        try:
+            return snap(cg, lon, lat, max_distance_m=settings.max_snap_m).distance_m
+        except SnapError as exc:
+            return exc.distance_m if exc.distance_m is not None else float("inf")
+
+    return dist
+
+
+def do_import(settings: Settings, data: dict[str, Any], gcj02: bool | None) -> dict[str, int]:
+    """Import a scenario dict into the configured database (all or nothing)."""
+    from dispatch.db import session_scope
+    from dispatch.scenario import ensure_districts, import_scenario
+
+    engine = _engine(settings)
+    check = _snap_check(settings)
+    with session_scope(engine) as s:
+        ensure_districts(s, settings.districts_path)
+        summary = import_scenario(
+            s, data, snap_distance=check, max_snap_m=settings.max_snap_m, gcj02=gcj02
+        )
+    return summary.counts
+
+
+def cmd_scenario_import(args: argparse.Namespace, settings: Settings) -> int:
+    from dispatch.scenario import load_file
+
+    counts = do_import(settings, load_file(args.file), True if args.gcj02 else None)
+    print(table(sorted(counts.items()), ["table", "records"]))
+    return 0
+
+
+def _demo_scenario(settings: Settings, day: dt.date, seed: int) -> dict[str, Any]:
+    from dispatch.demo import generate
+
+    fc = json.loads(Path(settings.districts_path).read_text(encoding="utf-8"))
+    return generate(_network(settings), fc["features"], day, seed=seed)
+
+
+def cmd_scenario_generate(args: argparse.Namespace, settings: Settings) -> int:
+    sc = _demo_scenario(settings, args.date or tomorrow(), args.seed)
+    text = json.dumps(sc, ensure_ascii=False, indent=1)
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(
+            f"wrote {args.out}: {len(sc['collection_points'])} collection points, "
+            f"{len(sc['vehicles'])} vans, {len(sc['bookings'])} bookings"
+        )
+    else:
+        print(text)
+    return 0
+
+
+def build_plans(
+    settings: Settings, day: dt.date, districts: list[str] | None, seconds: float
+) -> list[int]:
+    """Build a plan for each district that has vehicles; print a summary table."""
+    from dispatch.db import session_scope
+    from dispatch.planning import build_plan
+    from routing.problem import Limits
+
+    engine = _engine(settings)
+    net = _network(settings)
+    ids = []
+    with session_scope(engine) as s:
+        if not districts:
+            districts = sorted({d.district.code for d in s.scalars(select(m.Depot))})
+        rows = []
+        for code in districts:
+            t = time.monotonic()
+            plan = build_plan(s, net, code, day, limits=Limits(time_limit_s=seconds), actor="cli")
+            st = plan.solver_stats
+            rows.append(
+                [
+                    plan.id,
+                    plan.district.name_en,
+                    day,
+                    st["vehicles_used"],
+                    st["stops_served"],
+                    st["stops_unassigned"],
+                    f"{st['distance_m'] / 1000:.1f}",
+                    f"{st['duration_s'] / 3600:.1f}",
+                    f"{time.monotonic() - t:.1f}",
+                ]
+            )
+            ids.append(plan.id)
+    print(
+        table(
+            rows,
+            [
+                "plan",
+                "district",
+                "date",
+                "vans",
+                "served",
+                "unassigned",
+                "km",
+                "van-hours",
+                "seconds",
+            ],
+        )
+    )
+    return ids
+
+
+def cmd_plan_build(args: argparse.Namespace, settings: Settings) -> int:
+    build_plans(
+        settings,
+        args.date or tomorrow(),
+        args.district,
+        args.seconds or settings.solver_time_limit_s,
+    )
+    return 0
+
+
+def cmd_plans(args: argparse.Namespace, settings: Settings) -> int:
+    from dispatch.db import session_scope
+
+    with session_scope(_engine(settings)) as s:
+        rows = [
+            [
+                p.id,
+                p.district.name_en,
+                p.date,
+                p.status,
+                len(p.routes),
+                sum(1 for r in p.routes for x in r.stops if x.kind in ("pickup", "station")),
+                len(p.unassigned),
+                f"{p.solver_stats.get('distance_m', 0) / 1000:.1f}",
+            ]
+            for p in s.scalars(select(m.Plan).order_by(m.Plan.id))
+        ]
+    print(
+        table(rows, ["plan", "district", "date", "status", "routes", "stops", "unassigned", "km"])
+    )
+    return 0
+
+
+def export(settings: Settings, plan_ids: list[int]) -> dict[str, Any]:
+    """Plan JSON for one plan, or ``{"plans": [...]}`` for several."""
+    from dispatch.db import session_scope
+    from dispatch.export import plan_json
+
+    out = []
+    with session_scope(_engine(settings)) as s:
+        for pid in plan_ids:
+            plan = s.get(m.Plan, pid)
+            if plan is None:
+                raise UsageError(f"no plan with id {pid}")
+            out.append(plan_json(s, plan))
+    return out[0] if len(out) == 1 else {"format": "loopvan-plans/1", "plans": out}
+
+
+def cmd_export_plan(args: argparse.Namespace, settings: Settings) -> int:
+    text = json.dumps(export(settings, [args.plan_id]), ensure_ascii=False, indent=1)
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+    else:
+        print(text)
+    return 0
+
+
+def cmd_check_plan(args: argparse.Namespace, settings: Settings) -> int:
+    from road_rules.legality import check_plan
+
+    try:
+        doc = json.loads(Path(args.file).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"{args.file}: no such file") from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{args.file}: not valid JSON ({exc})") from None
+    plans = doc.get("plans", [doc]) if isinstance(doc, dict) else None
+    if not plans or not all(
+        isinstance(p, dict) and p.get("format") == "loopvan-plan/1" for p in plans
+    ):
+        raise UsageError(f"{args.file}: not a plan JSON document (format loopvan-plan/1)")
+    g = _network(settings).graph
+    found = []
+    for p in plans:
+        found += [(p["plan"]["district"]["name_en"], v) for v in check_plan(p, has_edge=g.has_edge)]
+    if not found:
+        n = sum(len(p["routes"]) for p in plans)
+        print(f"legal: {len(plans)} plan(s), {n} routes, no violation")
+        return 0
+    print(
+        table(
+            [[d, v.rule, v.vehicle, v.stop, v.at, v.message] for d, v in found],
+            ["district", "rule", "vehicle", "stop", "time", "problem"],
+        )
+    )
+    return 1
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from dispatch.db import make_engine
+
+    day = args.date or tomorrow()
+    if args.fresh or settings.database_url.startswith("sqlite"):
+        # The demo owns its SQLite file: start it afresh each run so reruns are clean.
+        path = settings.database_url.split("///", 1)[-1]
+        if settings.database_url.startswith("sqlite") and path and path != ":memory:":
+            for suffix in ("", "-wal", "-shm"):
+                Path(path + suffix).unlink(missing_ok=True)
+    print(f"Loopvan demo: {day} (tomorrow in Shenzhen), database {settings.database_url}")
+    t = time.monotonic()
+    counts = do_import(settings, _demo_scenario(settings, day, args.seed), None)
+    print(table(sorted(counts.items()), ["table", "records"]))
+    print(f"scenario loaded in {time.monotonic() - t:.1f}s; building plans ...")
+    ids = build_plans(settings, day, None, args.seconds or settings.solver_time_limit_s)
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps(export(settings, ids), ensure_ascii=False, indent=1), "utf-8"
+        )
+        print(f"wrote {args.json}")
+    make_engine(settings.database_url).dispose()
+    if args.no_serve:
+        return 0
+    return _serve(settings, args.host, args.port)
+
+
+def _serve(settings: Settings, host: str, port: int) -> int:
+    from web import create_app
+
+    app = create_app({"LOOPVAN_SETTINGS": settings})
+    print(f"serving the dispatcher view on http://{host}:{port}/  (Ctrl-C to stop)")
+    app.run(host=host, port=port, debug=False, use_reloader=False)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    return _serve(settings, args.host, args.port)
+
+
+def cmd_bench_matrix(args: argparse.Namespace, settings: Settings) -> int:
+    from routing.bench import run_matrix_bench
+
+    rows = run_matrix_bench(_network(settings), sizes=args.sizes, seed=args.seed)
+    if args.json:
+        for r in rows:
+            print(json.dumps(r))
+    else:
+        print(
+            table(
+                [
+                    [
+                        r["graph_nodes"],
+                        r["n"],
+                        f"{r['seconds']:.3f}",
+                        f"{r['peak_rss_mb']:.0f}",
+                        f"{r['networkx_seconds_est']:.1f}",
+                        f"{r['speedup_vs_networkx']:.0f}x",
+                    ]
+                    for r in rows
+                ],
+                ["graph nodes", "n", "seconds", "peak RSS MB", "networkx est. s", "speedup"],
+            )
+        )
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser of ``loopvan``."""
+    p = argparse.ArgumentParser(
+        prog="loopvan", description="Routing and dispatch for recycling-collection vans."
+    )
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    net = sub.add_parser("network", help="road network").add_subparsers(dest="sub", required=True)
+    nb = net.add_parser("build", help="read the OSM file and cache the drivable graph")
+    nb.add_argument(
+        "--osm", type=Path, help="OSM XML (.osm / .osm.bz2); default the bundled extract"
+    )
+    nb.add_argument("--no-cache", action="store_true")
+    nb.set_defaults(func=cmd_network_build)
+
+    db = sub.add_parser("db", help="database").add_subparsers(dest="sub", required=True)
+    db.add_parser(
+        "upgrade", help="create or migrate the schema; load district polygons"
+    ).set_defaults(func=cmd_db_upgrade)
+
+    sc = sub.add_parser("scenario", help="scenario import and demo generator").add_subparsers(
+        dest="sub", required=True
+    )
+    si = sc.add_parser("import", help="import a scenario JSON file (all or nothing)")
+    si.add_argument("file", type=Path)
+    si.add_argument(
+        "--gcj02", action="store_true", help="coordinates are GCJ-02 (AMap/Tencent); convert once"
+    )
+    si.set_defaults(func=cmd_scenario_import)
+    sg = sc.add_parser("generate", help="write a seeded demo scenario")
+    sg.add_argument("--date", type=_date)
+    sg.add_argument("--seed", type=int, default=7)
+    sg.add_argument("--out", type=Path)
+    sg.set_defaults(func=cmd_scenario_generate)
+
+    pl = sub.add_parser("plan", help="plans").add_subparsers(dest="sub", required=True)
+    pb = pl.add_parser("build", help="build draft plans")
+    pb.add_argument("--date", type=_date, help="default: tomorrow")
+    pb.add_argument("--district", action="append", help="district code, e.g. 440304 (repeatable)")
+    pb.add_argument("--seconds", type=float, help="solver time limit per district")
+    pb.set_defaults(func=cmd_plan_build)
+    sub.add_parser("plans", help="list plans").set_defaults(func=cmd_plans)
+
+    ex = sub.add_parser("export-plan", help="write a plan as plan JSON")
+    ex.add_argument("plan_id", type=int)
+    ex.add_argument("--out", type=Path)
+    ex.set_defaults(func=cmd_export_plan)
+
+    ck = sub.add_parser("check-plan", help="replay a plan JSON and list violations (exit 1 if any)")
+    ck.add_argument("file", type=Path)
+    ck.set_defaults(func=cmd_check_plan)
+
+    dm = sub.add_parser(
+        "demo", help="load the demo scenario, build tomorrow's plans, serve the web app"
+    )
+    dm.add_argument("--date", type=_date)
+    dm.add_argument("--seed", type=int, default=7)
+    dm.add_argument("--seconds", type=float)
+    dm.add_argument("--json", type=Path, help="also write the plans as plan JSON")
+    dm.add_argument("--no-serve", action="store_true")
+    dm.add_argument("--fresh", action="store_true")
+    dm.add_argument("--host", default="127.0.0.1")
+    dm.add_argument("--port", type=int, default=5000)
+    dm.set_defaults(func=cmd_demo)
+
+    sv = sub.add_parser("serve", help="serve the web app")
+    sv.add_argument("--host", default="127.0.0.1")
+    sv.add_argument("--port", type=int, default=5000)
+    sv.set_defaults(func=cmd_serve)
+
+    be = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="sub", required=True)
+    bm = be.add_parser("matrix", help="travel-time matrix benchmark")
+    bm.add_argument("--sizes", type=int, nargs="+", default=[100, 500, 1000])
+    bm.add_argument("--seed", type=int, default=1)
+    bm.add_argument("--json", action="store_true")
+    bm.set_defaults(func=cmd_bench_matrix)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code."""
+    from dispatch.planning import PlanningError
+    from dispatch.scenario import ScenarioError
+    from road_rules.hours import HoursError
+    from routing.errors import RoutingError
+
+    args = parser().parse_args(argv)
+    settings = Settings.from_env()
+    try:
+        return int(args.func(args, settings))
+    except (ScenarioError, PlanningError, RoutingError, HoursError, UsageError) as exc:
+        print(f"loopvan: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,4 @@
+"""Road rights: rule model, evaluation, and the route legality checker.
+
+Pure Python: no Flask, no SQLAlchemy, no osmnx.
+"""

@@ -1,0 +1,186 @@
+"""Load the OpenStreetMap road graph, keep its largest strongly connected part, cache it.
+
+The cache lives outside git (``LOOPVAN_CACHE_DIR``, default ``~/.cache/loopvan``) and is
+keyed by the SHA-256 of the source file and the loader version, so editing the source
+file or this loader invalidates it.
+"""
+
+from __future__ import annotations
+
+import bz2
+import hashlib
+import os
+import pickle
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+
+from routing.errors import NetworkError
+
+#: Bump when the way the graph is built changes, to invalidate caches.
+LOADER_VERSION = 1
+
+#: Way tags kept on the graph in addition to osmnx's defaults: road rights need them.
+TRUCK_TAGS = [
+    "hgv",
+    "maxweight",
+    "maxheight",
+    "maxlength",
+    "access",
+    "motor_vehicle",
+    "goods",
+    "service",
+    "hgv:conditional",
+    "maxweight:conditional",
+    "access:conditional",
+    "motor_vehicle:conditional",
+    "oneway:conditional",
+    "goods:conditional",
+]
+
+DEFAULT_OSM = (
+    Path(__file__).resolve().parent.parent / "data" / "osm" / "shenzhen-futian-nanshan.osm.bz2"
+)
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """What loading kept and dropped."""
+
+    source: str
+    sha256: str
+    nodes: int
+    edges: int
+    dropped_nodes: int
+    dropped_edges: int
+    from_cache: bool
+
+
+@dataclass(frozen=True)
+class RoadNetwork:
+    """An immutable-by-convention drivable road graph (osmnx MultiDiGraph, WGS-84)."""
+
+    graph: nx.MultiDiGraph
+    report: LoadReport
+    _compiled: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+
+def default_cache_dir() -> Path:
+    """The graph cache directory: ``$LOOPVAN_CACHE_DIR`` or ``~/.cache/loopvan``."""
+    env = os.environ.get("LOOPVAN_CACHE_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "loopvan"
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 hex digest of a file's bytes."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _check_osm_xml(path: Path) -> None:
+    """Fail early, with a plain message, when a file is not OSM XML."""
+    opener = bz2.open if path.suffix == ".bz2" else open
+    try:
+        with opener(path, "rb") as f:
+            head = f.read(4096)
+    except OSError as exc:
+        raise NetworkError(f"{path}: cannot read the file ({exc})") from exc
+    text = head.decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
+    if not (text.startswith("<?xml") or text.startswith("<osm")) or "<osm" not in text:
+        raise NetworkError(f"{path}: not an OpenStreetMap XML file (expected an <osm> document)")
+
+
+def _build(path: Path) -> tuple[nx.MultiDiGraph, int, int]:
+    import osmnx as ox
+
+    _check_osm_xml(path)
+    for tag in TRUCK_TAGS:
+        if tag not in ox.settings.useful_tags_way:
+            ox.settings.useful_tags_way = [*ox.settings.useful_tags_way, tag]
+    try:
+        graph = ox.graph_from_xml(path, simplify=True, retain_all=True)
+    except (ET.ParseError, ValueError, KeyError, OSError) as exc:
+        raise NetworkError(f"{path}: cannot read road network: {exc}") from exc
+    if graph.number_of_edges() == 0:
+        raise NetworkError(f"{path}: the file holds no drivable way")
+    # Keep the largest strongly connected component so every place can reach every other.
+    biggest = max(nx.strongly_connected_components(graph), key=len)
+    dropped_nodes = graph.number_of_nodes() - len(biggest)
+    before_edges = graph.number_of_edges()
+    graph = graph.subgraph(biggest).copy()
+    return graph, dropped_nodes, before_edges - graph.number_of_edges()
+
+
+def load_network(
+    path: Path | str | None = None, *, cache_dir: Path | None = None, use_cache: bool = True
+) -> RoadNetwork:
+    """Load a drivable road network from an OSM XML file (``.osm`` or ``.osm.bz2``).
+
+    Parameters
+    ----------
+    path
+        The OSM file; the bundled Futian/Nanshan extract when omitted.
+    cache_dir
+        Where to keep the compiled graph; see :func:`default_cache_dir`.
+    use_cache
+        Read and write the cache.
+
+    Returns
+    -------
+    RoadNetwork
+        The graph restricted to its largest strongly connected component.
+
+    Raises
+    ------
+    NetworkError
+        The file is missing, is not OSM XML, or holds no drivable way.
+    """
+    src = Path(path) if path else DEFAULT_OSM
+    if not src.is_file():
+        raise NetworkError(f"{src}: no such file")
+    digest = file_sha256(src)
+    cdir = cache_dir or default_cache_dir()
+    cache_file = cdir / f"graph-{digest[:20]}-v{LOADER_VERSION}.pickle"
+    if use_cache and cache_file.is_file():
+        try:
+            with cache_file.open("rb") as f:
+                graph, dropped_nodes, dropped_edges = pickle.load(f)
+            return RoadNetwork(
+                graph,
+                LoadReport(
+                    str(src),
+                    digest,
+                    graph.number_of_nodes(),
+                    graph.number_of_edges(),
+                    dropped_nodes,
+                    dropped_edges,
+                    True,
+                ),
+            )
+        except Exception:
+            cache_file.unlink(missing_ok=True)
+    graph, dropped_nodes, dropped_edges = _build(src)
+    if use_cache:
+        cdir.mkdir(parents=True, exist_ok=True)
+        tmp = cache_file.with_suffix(f".tmp{os.getpid()}")
+        with tmp.open("wb") as f:
+            pickle.dump((graph, dropped_nodes, dropped_edges), f, protocol=pickle.HIGHEST_PROTOCOL)
+        tmp.replace(cache_file)
+    return RoadNetwork(
+        graph,
+        LoadReport(
+            str(src),
+            digest,
+            graph.number_of_nodes(),
+            graph.number_of_edges(),
+            dropped_nodes,
+            dropped_edges,
+            False,
+        ),
+    )

@@ -1,0 +1,83 @@
+"""Snap a WGS-84 place to the nearest point on a drivable edge.
+
+A place attaches to one *directed* edge ``u -> v`` at a fraction of its length: the
+van arrives along ``u -> v`` and leaves towards ``v``, so one-way streets are always
+approached in their legal direction. On a two-way street the direction whose
+right-hand kerb faces the place is chosen (China drives on the right).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shapely.geometry import Point
+
+from routing.compiled import CompiledGraph
+from routing.errors import SnapError
+
+DEFAULT_MAX_SNAP_M = 500.0
+
+
+@dataclass(frozen=True)
+class Snap:
+    """Where a place meets the road network."""
+
+    edge: int  # index into the compiled graph's edge arrays
+    fraction: float  # 0 at the tail node, 1 at the head node
+    distance_m: float  # straight-line distance from the place to the road
+    lon: float
+    lat: float
+
+
+def _right_side(cg: CompiledGraph, edge: int, frac: float, px: float, py: float) -> bool:
+    line = cg.geoms[edge]
+    d = line.length * frac
+    a = line.interpolate(max(0.0, d - 1.0))
+    b = line.interpolate(min(line.length, d + 1.0))
+    cross = (b.x - a.x) * (py - a.y) - (b.y - a.y) * (px - a.x)
+    return cross <= 0.0
+
+
+def snap(
+    cg: CompiledGraph,
+    lon: float,
+    lat: float,
+    *,
+    max_distance_m: float = DEFAULT_MAX_SNAP_M,
+    label: str = "place",
+) -> Snap:
+    """Snap one place to the nearest usable edge.
+
+    Raises
+    ------
+    SnapError
+        When the nearest road is farther than ``max_distance_m``.
+    """
+    x, y = cg.to_local(lon, lat)
+    pt = Point(x, y)
+    hits = cg.tree.query_nearest(pt, all_matches=True, return_distance=True)
+    idx, dists = hits
+    if len(idx) == 0:
+        raise SnapError(f"{label}: the road network is empty")
+    dist = float(dists[0])
+    if dist > max_distance_m:
+        raise SnapError(
+            f"{label} ({lat:.6f}, {lon:.6f}) is {dist:.0f} m from the nearest road "
+            f"(limit {max_distance_m:.0f} m)",
+            distance_m=dist,
+        )
+    candidates = [int(i) for i in idx]
+    choice = candidates[0]
+    frac = 0.0
+    for e in candidates:
+        line = cg.geoms[e]
+        f = line.project(pt) / line.length if line.length > 0 else 0.0
+        if _right_side(cg, e, f, x, y):
+            choice, frac = e, f
+            break
+    else:
+        line = cg.geoms[choice]
+        frac = line.project(pt) / line.length if line.length > 0 else 0.0
+    on = cg.geoms[choice].interpolate(frac, normalized=True)
+    slon, slat = cg.from_local(on.x, on.y)
+    return Snap(choice, min(max(frac, 0.0), 1.0), dist, slon, slat)
