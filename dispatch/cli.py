@@ -10,7 +10,7 @@ import datetime as dt
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ def tomorrow() -> dt.date:
     return (dt.datetime.now(_TZ) + dt.timedelta(days=1)).date()
 
 
-def table(rows: list[Sequence[Any]], headers: Sequence[str]) -> str:
+def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
     """A plain aligned text table."""
     cells = [[str(h) for h in headers], *[[("" if c is None else str(c)) for c in r] for r in rows]]
 
@@ -343,13 +343,16 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return _serve(settings, args.host, args.port)
 
 
-def _serve(settings: Settings, host: str, port: int) -> int:
-    from web import create_app
+#: Serves the web app; installed by the top layer (``web.cli``) so that dispatch never
+#: imports web. ``None`` when only the dispatch layer is in use.
+Server = Callable[[Settings, str, int], int]
+_server: list[Server] = []
 
-    app = create_app({"LOOPVAN_SETTINGS": settings})
-    print(f"serving the dispatcher view on http://{host}:{port}/  (Ctrl-C to stop)")
-    app.run(host=host, port=port, debug=False, use_reloader=False)
-    return 0
+
+def _serve(settings: Settings, host: str, port: int) -> int:
+    if not _server:
+        raise UsageError("serving needs the web layer: run the 'loopvan' console script")
+    return _server[0](settings, host, port)
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -462,8 +465,8 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit code."""
+def main(argv: Sequence[str] | None = None, *, serve: Server | None = None) -> int:
+    """Entry point; returns the exit code. ``serve`` runs the web app for ``demo``/``serve``."""
     from dispatch.planning import PlanningError
     from dispatch.scenario import ScenarioError
     from road_rules.hours import HoursError
@@ -471,6 +474,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = parser().parse_args(argv)
     settings = Settings.from_env()
+    _server[:] = [serve] if serve is not None else []
     try:
         return int(args.func(args, settings))
     except (ScenarioError, PlanningError, RoutingError, HoursError, UsageError) as exc:

@@ -8,7 +8,7 @@ what the solver works in; exports turn them into ISO-8601 with offset.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -35,7 +35,7 @@ def utcnow() -> dt.datetime:
 class Base(DeclarativeBase):
     """Declarative base with JSON mapped to SQL JSON on every backend."""
 
-    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON}
 
 
 class District(Base):

@@ -267,6 +267,7 @@ def import_scenario(
         return seen
 
     default_date = data.get("date")
+    row: dict[str, Any]
 
     # --- vehicle classes
     classes = section("vehicle_classes")
@@ -303,7 +304,7 @@ def import_scenario(
     # --- depots
     depots = section("depots")
     depot_ids = unique("depots", depots, "id") | set(session.scalars(select(m.Depot.ref)))
-    depot_rows = []
+    depot_rows: list[Any] = []
     for i, r in enumerate(depots):
         w = _where("depots", i, r, "id")
         row = {"ref": c.string(r, w, "id"), "name": c.string(r, w, "name")}
@@ -312,7 +313,7 @@ def import_scenario(
     # --- transfer stations
     stations = section("transfer_stations")
     unique("transfer_stations", stations, "id")
-    st_rows = []
+    st_rows: list[Any] = []
     for i, r in enumerate(stations):
         w = _where("transfer_stations", i, r, "id")
         row = {
@@ -328,7 +329,7 @@ def import_scenario(
     # --- collection points
     points = section("collection_points")
     unique("collection_points", points, "id")
-    cp_rows = []
+    cp_rows: list[Any] = []
     for i, r in enumerate(points):
         w = _where("collection_points", i, r, "id")
         row = {
@@ -346,10 +347,10 @@ def import_scenario(
     # --- vehicles
     vehicles = section("vehicles")
     plates = unique("vehicles", vehicles, "plate") | set(session.scalars(select(m.Vehicle.plate)))
-    v_rows = []
+    v_rows: list[Any] = []
     for i, r in enumerate(vehicles):
         w = _where("vehicles", i, r, "plate")
-        row: dict[str, Any] = {
+        row = {
             "plate": c.string(r, w, "plate"),
             "class": c.string(r, w, "class"),
             "depot": c.string(r, w, "depot"),
@@ -380,7 +381,7 @@ def import_scenario(
     # --- drivers
     drivers = section("drivers")
     unique("drivers", drivers, "id")
-    d_rows = []
+    d_rows: list[Any] = []
     for i, r in enumerate(drivers):
         w = _where("drivers", i, r, "id")
         row = {
@@ -396,7 +397,7 @@ def import_scenario(
     # --- bookings
     bookings = section("bookings")
     unique("bookings", bookings, "reference")
-    b_rows = []
+    b_rows: list[Any] = []
     for i, r in enumerate(bookings):
         w = _where("bookings", i, r, "reference")
         resident = r.get("resident") if isinstance(r, dict) else None

@@ -11,6 +11,13 @@ from functools import lru_cache
 
 import opening_hours as oh
 
+#: opening-hours-py raises its own ParserError (absent from its type stubs).
+_PARSE_ERRORS: tuple[type[BaseException], ...] = (
+    getattr(oh, "ParserError", SyntaxError),
+    SyntaxError,
+    ValueError,
+)
+
 
 class HoursError(ValueError):
     """An opening_hours expression that cannot be parsed."""
@@ -23,7 +30,7 @@ def parse_hours(expr: str) -> oh.OpeningHours:
         raise HoursError("empty opening_hours expression")
     try:
         return oh.OpeningHours(expr, country="CN")
-    except (oh.ParserError, SyntaxError, ValueError) as exc:
+    except _PARSE_ERRORS as exc:
         first = str(exc).strip().splitlines()[-1].strip(" =")
         raise HoursError(f"invalid opening_hours {expr!r}: {first}") from exc
 

@@ -67,8 +67,8 @@ def check_plan(plan: dict[str, Any], *, has_edge: EdgeCheck | None = None) -> li
             arr, start, dep = (_secs(s[f], day) for f in ("arrival", "start", "departure"))
             at = s["arrival"]
 
-            def v(rule: str, msg: str, *, _sid: str = sid, _at: str = at) -> None:
-                out.append(Violation(rule, plate, _sid, _at, msg))
+            def v(rule: str, msg: str, *, _p: str = plate, _sid: str = sid, _at: str = at) -> None:
+                out.append(Violation(rule, _p, _sid, _at, msg))
 
             if not (arr <= start <= dep):
                 v("timing", "arrival, start and departure are out of order")

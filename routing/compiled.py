@@ -100,7 +100,7 @@ def compile_graph(network: RoadNetwork, profile: str) -> CompiledGraph:
         raise KeyError(f"unknown speed profile {profile!r}; known: {sorted(PROFILES)}")
     cached = network._compiled.get(profile)
     if cached is not None:
-        return cached  # type: ignore[no-any-return]
+        return cached
     g = network.graph
     osm_ids = np.fromiter(g.nodes, dtype=np.int64, count=g.number_of_nodes())
     index_of = {int(n): i for i, n in enumerate(osm_ids)}

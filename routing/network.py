@@ -19,9 +19,13 @@ from typing import Any
 import networkx as nx
 
 from routing.errors import NetworkError
+from routing.speeds import PROFILES
 
 #: Bump when the way the graph is built changes, to invalidate caches.
-LOADER_VERSION = 1
+LOADER_VERSION = 2
+
+#: OSM ``highway`` values a van may drive on: the road types the speed profiles know.
+DRIVABLE_HIGHWAYS = frozenset(k for table in PROFILES.values() for k in table)
 
 #: Way tags kept on the graph in addition to osmnx's defaults: road rights need them.
 TRUCK_TAGS = [
@@ -96,6 +100,12 @@ def _check_osm_xml(path: Path) -> None:
         raise NetworkError(f"{path}: not an OpenStreetMap XML file (expected an <osm> document)")
 
 
+def _drivable(highway: object) -> bool:
+    """Whether an edge's ``highway`` tag (a list on merged ways) names a drivable road."""
+    kinds = highway if isinstance(highway, list) else [highway]
+    return any(isinstance(k, str) and k in DRIVABLE_HIGHWAYS for k in kinds)
+
+
 def _build(path: Path) -> tuple[nx.MultiDiGraph, int, int]:
     import osmnx as ox
 
@@ -107,12 +117,16 @@ def _build(path: Path) -> tuple[nx.MultiDiGraph, int, int]:
         graph = ox.graph_from_xml(path, simplify=True, retain_all=True)
     except (ET.ParseError, ValueError, KeyError, OSError) as exc:
         raise NetworkError(f"{path}: cannot read road network: {exc}") from exc
+    before_nodes, before_edges = graph.number_of_nodes(), graph.number_of_edges()
+    # osmnx keeps every highway=* way (footway, steps, cycleway ...): drop what no van can use.
+    graph.remove_edges_from(
+        [(u, v, k) for u, v, k, hw in graph.edges(keys=True, data="highway") if not _drivable(hw)]
+    )
     if graph.number_of_edges() == 0:
         raise NetworkError(f"{path}: the file holds no drivable way")
     # Keep the largest strongly connected component so every place can reach every other.
     biggest = max(nx.strongly_connected_components(graph), key=len)
-    dropped_nodes = graph.number_of_nodes() - len(biggest)
-    before_edges = graph.number_of_edges()
+    dropped_nodes = before_nodes - len(biggest)
     graph = graph.subgraph(biggest).copy()
     return graph, dropped_nodes, before_edges - graph.number_of_edges()
 

@@ -16,6 +16,7 @@ from routing.compiled import CompiledGraph
 from routing.errors import SnapError
 
 DEFAULT_MAX_SNAP_M = 500.0
+_TIE_M = 1e-3  # edges this much farther than the nearest still count as equally near
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,11 @@ def snap(
             f"(limit {max_distance_m:.0f} m)",
             distance_m=dist,
         )
-    candidates = [int(i) for i in idx]
+    # The two directions of a two-way street share one line, but their computed
+    # distances can differ in the last bits, so exact ties (``all_matches``) miss the
+    # twin: treat every edge within a millimetre of the nearest as tied.
+    near = cg.tree.query(pt, predicate="dwithin", distance=dist + _TIE_M)
+    candidates = sorted(int(i) for i in near) or [int(i) for i in idx]
     choice = candidates[0]
     frac = 0.0
     for e in candidates:

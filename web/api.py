@@ -1,0 +1,48 @@
+"""REST API v1 (read side for now): plans, plan JSON, GeoJSON for the map."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, jsonify
+
+from dispatch import views
+from web import state
+
+bp = Blueprint("api", __name__)
+
+
+@bp.get("/plans")
+def plans() -> Any:
+    """Every plan with its headline figures."""
+    with state.db() as s:
+        return jsonify(views.list_plans(s))
+
+
+@bp.get("/plans/<int:plan_id>")
+def plan(plan_id: int) -> Any:
+    """One plan as plan JSON."""
+    with state.db() as s:
+        doc = views.get_plan_json(s, plan_id)
+    if doc is None:
+        abort(404, description=f"no plan with id {plan_id}")
+    return jsonify(doc)
+
+
+@bp.get("/plans/<int:plan_id>/geojson")
+def plan_geojson(plan_id: int) -> Any:
+    """Routes and stops of one plan as GeoJSON."""
+    with state.db() as s:
+        doc = views.get_plan_json(s, plan_id)
+    if doc is None:
+        abort(404, description=f"no plan with id {plan_id}")
+    return jsonify(views.plan_geojson(doc, state.network()))
+
+
+@bp.get("/network.geojson")
+def network_geojson() -> Any:
+    """The road graph as the map's offline base layer."""
+    c = state.cache()
+    if "network" not in c:
+        c["network"] = jsonify(views.network_geojson(state.network())).get_data()
+    return c["network"], 200, {"Content-Type": "application/json", "Cache-Control": "max-age=3600"}

@@ -1,0 +1,45 @@
+"""Per-app resources: the database engine and the road network, created once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from flask import Flask, current_app
+from sqlalchemy.orm import Session
+
+from dispatch.db import make_engine, session_scope, upgrade
+from routing.network import RoadNetwork, load_network
+
+
+def init_app(app: Flask) -> None:
+    """Create the engine and bring the schema up to date."""
+    settings = app.config["LOOPVAN_SETTINGS"]
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    app.extensions["loopvan"] = {"engine": engine, "network": None, "cache": {}}
+
+
+def _ext() -> dict[str, Any]:
+    return current_app.extensions["loopvan"]
+
+
+@contextmanager
+def db() -> Iterator[Session]:
+    """The request's session (commits on success)."""
+    with session_scope(_ext()["engine"]) as s:
+        yield s
+
+
+def network() -> RoadNetwork:
+    """The road network, loaded on first use."""
+    ext = _ext()
+    if ext["network"] is None:
+        ext["network"] = load_network(current_app.config["LOOPVAN_SETTINGS"].osm_path)
+    return ext["network"]
+
+
+def cache() -> dict[str, Any]:
+    """A per-app memo for expensive, immutable payloads (the base-layer GeoJSON)."""
+    return _ext()["cache"]
