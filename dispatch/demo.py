@@ -298,9 +298,9 @@ def generate(
     vehicles, drivers = [], []
     per_depot = split(n_vans)
     cls_cycle = [
+        ("box_tail_lift", 2000, 16.0),
         ("light_electric", 1200, 6.0),
         ("light_diesel", 1500, 8.0),
-        ("box_tail_lift", 2000, 16.0),
     ]
     n = 0
     for depot in depots:

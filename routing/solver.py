@@ -12,6 +12,7 @@ time-dependent road rights.
 from __future__ import annotations
 
 import itertools
+import itertools
 import time
 
 import numpy as np
@@ -193,7 +194,7 @@ def solve(problem: Problem, limits: Limits) -> Result:
     known = {u.stop_id for u in unassigned}
     for s in stops:
         if s.id not in served and s.id not in known:
-            unassigned.append(_dynamic_reason(prob, s))
+            unassigned.append(_dynamic_reason(prob, s, routes))
     stats: dict[str, float | int | str] = {
         "status": "solved",
         "objective": int(solution.ObjectiveValue()),
@@ -267,10 +268,60 @@ def _static_reason(prob: Problem, s: Stop, tail_lift: list[int]) -> Unassigned |
     return None
 
 
-def _dynamic_reason(prob: Problem, s: Stop) -> Unassigned:
-    """A stop the search left out although some van could serve it alone."""
+def _fits_in_time(prob: Problem, v: Vehicle, route: Route, s: Stop) -> bool:
+    """Whether ``s`` fits between two visits of ``route`` without moving any later start."""
+    sec = prob.seconds[v.profile]
+    for a, b in itertools.pairwise(route.visits):
+        if b.kind == "unload" or a.kind == "unload":
+            continue  # keep the final unload right before the depot
+        arrive = a.departure + int(sec[a.place, s.place])
+        for w in s.windows:
+            start = max(arrive, w.start)
+            if (
+                start + s.service_s <= w.end
+                and start + s.service_s + int(sec[s.place, b.place]) <= b.start
+            ):
+                return True
+    return False
+
+
+def _dynamic_reason(prob: Problem, s: Stop, routes: list[Route]) -> Unassigned:
+    """Why the search left out a stop that some van could serve on its own."""
+    by_id = {v.id: v for v in prob.vehicles}
+    used = {r.vehicle_id for r in routes}
+    eligible = [v for v in prob.vehicles if v.tail_lift or not s.needs_tail_lift]
+    if any(v.id not in used for v in eligible):
+        return Unassigned(
+            s.id,
+            "not_inserted",
+            "a free van could take it, but the search did not place it within its time limit; "
+            "stays queued",
+        )
+    time_ok = cap_ok = False
+    for r in routes:
+        v = by_id[r.vehicle_id]
+        if v not in eligible:
+            continue
+        peak_kg = max(x.load_kg for x in r.visits)
+        peak_l = max(x.load_l for x in r.visits)
+        fits_cap = peak_kg + s.demand_kg <= v.capacity_kg and peak_l + s.demand_l <= v.capacity_l
+        fits_time = _fits_in_time(prob, v, r, s)
+        cap_ok |= fits_cap
+        time_ok |= fits_time
+    what = "tail-lift vans" if s.needs_tail_lift else "vans"
+    if not time_ok:
+        return Unassigned(
+            s.id,
+            "shift_full",
+            f"the {what} on shift have no time left in its window; rolls over with higher priority",
+        )
+    if not cap_ok:
+        return Unassigned(
+            s.id, "capacity_full", f"the {what} on shift are full; rolls over with higher priority"
+        )
     return Unassigned(
         s.id,
         "fleet_full",
-        "the fleet's time and capacity were spent on higher-value stops; rolls over with higher priority",
+        f"the {what} that have room lack the time, and those with time lack the room; "
+        "rolls over with higher priority",
     )
