@@ -12,7 +12,6 @@ time-dependent road rights.
 from __future__ import annotations
 
 import itertools
-import itertools
 import time
 
 import numpy as np
