@@ -193,7 +193,15 @@ def build_plans(
         rows = []
         for code in districts:
             t = time.monotonic()
-            plan = build_plan(s, net, code, day, limits=Limits(time_limit_s=seconds), actor="cli")
+            plan = build_plan(
+                s,
+                net,
+                code,
+                day,
+                limits=Limits(time_limit_s=seconds),
+                actor="cli",
+                speeds_path=settings.speeds_path,
+            )
             st = plan.solver_stats
             rows.append(
                 [

@@ -98,6 +98,8 @@ class VehicleClass(Base):
     fuel: Mapped[str] = mapped_column(String(16))  # electric / diesel / petrol / lng / hybrid
     speed_profile: Mapped[str] = mapped_column(String(32))
     tail_lift: Mapped[bool] = mapped_column(Boolean, default=False)
+    height_m: Mapped[float] = mapped_column(Float, default=2.8, server_default="2.8")
+    length_m: Mapped[float] = mapped_column(Float, default=6.0, server_default="6.0")
 
 
 class Vehicle(Base):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -18,13 +19,15 @@ from dispatch import models as m
 from dispatch.materials import TAIL_LIFT_MATERIALS
 from road_rules.hours import day_windows
 from road_rules.legality import Violation, check_plan
-from routing.compiled import CompiledGraph, compile_graph
+from routing.compiled import compile_graph
 from routing.matrix import TravelMatrix
 from routing.network import RoadNetwork
 from routing.problem import Facility, Limits, Place, Problem, Stop, Vehicle, Window
+from routing.restrictions import ClassSpec
 from routing.result import Result
 from routing.snap import snap
 from routing.solver import solve
+from routing.speeds import load_speed_config
 
 #: Geometry is the same for every profile; snapping uses this one.
 SNAP_PROFILE = "light_truck"
@@ -66,11 +69,25 @@ class _Built:
     stop_rows: dict[str, Any]
 
 
+def class_spec(vc: m.VehicleClass, speeds: dict[str, dict[str, float]] | None = None) -> ClassSpec:
+    """The routing view of a vehicle class (speed profile, overrides, dimensions)."""
+    overrides = tuple(sorted((speeds or {}).get(vc.speed_profile, {}).items()))
+    return ClassSpec(vc.speed_profile, vc.gross_weight_kg, vc.height_m, vc.length_m, overrides)
+
+
 def build_problem(
-    session: Session, network: RoadNetwork, district: m.District, day: dt.date
+    session: Session,
+    network: RoadNetwork,
+    district: m.District,
+    day: dt.date,
+    *,
+    speeds: dict[str, dict[str, float]] | None = None,
 ) -> _Built:
-    """Turn the district's rows for ``day`` into a routing problem."""
-    cg: CompiledGraph = compile_graph(network, SNAP_PROFILE)
+    """Turn the district's rows for ``day`` into a routing problem.
+
+    Each vehicle class gets its own compiled graph (edges it may never use removed), its
+    own snapping of every place onto the edges it may use, and its own matrices.
+    """
     vehicles = list(
         session.scalars(
             select(m.Vehicle)
@@ -105,16 +122,21 @@ def build_problem(
             .order_by(m.CollectionPoint.id)
         )
     )
+    classes = {v.vehicle_class.code: class_spec(v.vehicle_class, speeds) for v in vehicles}
+    graphs = {code: compile_graph(network, spec) for code, spec in classes.items()}
+    base = compile_graph(network, SNAP_PROFILE)
 
     places: list[Place] = []
-    snaps = []
+    rows: list[Any] = []
     place_ref: list[tuple[str, Any]] = []
 
     def add(kind: str, row: Any, label: str) -> int:
-        s = snap(cg, row.lon, row.lat, label=label, max_distance_m=10_000)
-        snaps.append(s)
-        places.append(Place(label, row.lon, row.lat, int(cg.osm_ids[cg.ev[s.edge]]), s.distance_m))
+        s = snap(base, row.lon, row.lat, label=label, max_distance_m=10_000)
+        places.append(
+            Place(label, row.lon, row.lat, int(base.osm_ids[base.ev[s.edge]]), s.distance_m)
+        )
         place_ref.append((kind, row))
+        rows.append(row)
         return len(places) - 1
 
     depot_place = {d.id: add("depot", d, f"depot {d.ref}") for d in depots}
@@ -165,14 +187,16 @@ def build_problem(
         stop_rows[sid] = b
 
     matrices: dict[str, TravelMatrix] = {}
-    for v in vehicles:
-        prof = v.vehicle_class.speed_profile
-        if prof not in matrices:
-            matrices[prof] = TravelMatrix(compile_graph(network, prof), snaps)
+    for code, cg in graphs.items():
+        snaps = [
+            snap(cg, r.lon, r.lat, label=pl.label, max_distance_m=10_000)
+            for r, pl in zip(rows, places, strict=True)
+        ]
+        matrices[code] = TravelMatrix(cg, snaps)
     rvehicles = tuple(
         Vehicle(
             v.plate,
-            v.vehicle_class.speed_profile,
+            v.vehicle_class.code,  # the matrix key: one matrix per vehicle class
             depot_place[v.depot_id],
             Window(_secs(v.shift_start), _secs(v.shift_end)),
             v.capacity_kg,
@@ -200,6 +224,7 @@ def build_plan(
     *,
     limits: Limits | None = None,
     actor: str = "system",
+    speeds_path: Path | None = None,
 ) -> m.Plan:
     """Build, check and store the draft plan of a district for ``day``.
 
@@ -211,7 +236,8 @@ def build_plan(
     district = session.scalar(select(m.District).where(m.District.code == district_code))
     if district is None:
         raise PlanningError(f"unknown district {district_code!r}")
-    built = build_problem(session, network, district, day)
+    speeds = load_speed_config(speeds_path) if speeds_path else None
+    built = build_problem(session, network, district, day, speeds=speeds)
     if not built.vehicles:
         raise PlanningError(f"district {district.name_en} has no active vehicle")
     result = solve(built.problem, limits or Limits())
@@ -265,7 +291,7 @@ def _store(
     served: set[str] = set()
     for r in result.routes:
         veh = veh_by_plate[r.vehicle_id]
-        tm = built.matrices[veh.vehicle_class.speed_profile]
+        tm = built.matrices[veh.vehicle_class.code]
         route = m.Route(vehicle_id=veh.id, distance_m=r.distance_m, duration_s=r.duration_s)
         plan.routes.append(route)
         prev_place: int | None = None

@@ -27,6 +27,7 @@ class Settings:
     districts_path: Path = DEFAULT_DISTRICTS
     max_snap_m: float = 500.0
     solver_time_limit_s: float = 10.0
+    speeds_path: Path | None = None  # YAML speed overrides per profile (LOOPVAN_SPEEDS)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -38,4 +39,5 @@ class Settings:
             districts_path=Path(env.get("LOOPVAN_DISTRICTS", str(DEFAULT_DISTRICTS))),
             max_snap_m=float(env.get("LOOPVAN_MAX_SNAP_M", "500")),
             solver_time_limit_s=float(env.get("LOOPVAN_SOLVER_SECONDS", "10")),
+            speeds_path=Path(env["LOOPVAN_SPEEDS"]) if env.get("LOOPVAN_SPEEDS") else None,
         )

@@ -16,7 +16,8 @@ import shapely
 from shapely.geometry import LineString
 
 from routing.network import RoadNetwork
-from routing.speeds import PROFILES, SIGNAL_DELAY_S, edge_speed_kmh
+from routing.restrictions import ClassSpec, barred_reason
+from routing.speeds import SIGNAL_DELAY_S, edge_speed_kmh
 
 #: Weights are encoded as ``ms * 2**DM_BITS + dm`` so one Dijkstra run yields the
 #: fastest path (ties broken by distance) *and* its exact integer length.
@@ -41,7 +42,7 @@ class CompiledGraph:
         Encoded minimum weight per (tail, head).
     """
 
-    profile: str
+    spec: ClassSpec
     osm_ids: np.ndarray
     lon: np.ndarray
     lat: np.ndarray
@@ -56,6 +57,16 @@ class CompiledGraph:
     tree: shapely.STRtree
     origin: tuple[float, float]  # lon0, lat0 of the local projection
     best: dict[tuple[int, int], int] = field(default_factory=dict)  # cheapest edge per pair
+    barred: dict[str, int] = field(default_factory=dict)  # edges removed for the class, by reason
+    edge_of: dict[tuple[int, int], list[int]] = field(default_factory=dict)  # OSM (u, v) -> edges
+    _variants: dict[frozenset[int], tuple[sp.csr_matrix, dict[tuple[int, int], int]]] = field(
+        default_factory=dict, repr=False
+    )
+
+    @property
+    def profile(self) -> str:
+        """The speed profile name."""
+        return self.spec.profile
 
     def to_local(self, lon: float, lat: float) -> tuple[float, float]:
         """Project WGS-84 to local metres (equirectangular; ample for a city)."""
@@ -83,24 +94,66 @@ class CompiledGraph:
         """
         return self.best[(u, v)]
 
+    def variant(self, excluded: frozenset[int]) -> tuple[sp.csr_matrix, dict[tuple[int, int], int]]:
+        """The CSR and cheapest-edge map without the ``excluded`` edge indices (memoised)."""
+        if not excluded:
+            return self.csr, self.best
+        hit = self._variants.get(excluded)
+        if hit is None:
+            keep = np.ones(len(self.eu), dtype=bool)
+            keep[list(excluded)] = False
+            hit = _min_csr(self.eu, self.ev, self.ems, self.edm, len(self.osm_ids), keep)
+            if len(self._variants) > 64:
+                self._variants.clear()
+            self._variants[excluded] = hit
+        return hit
+
+    def edges_between(self, pairs: frozenset[tuple[int, int]]) -> frozenset[int]:
+        """Edge indices of the OSM ``(u, v)`` pairs (both parallel edges if there are two)."""
+        return frozenset(e for p in pairs for e in self.edge_of.get(p, ()))
+
     def edge_osm(self, e: int) -> tuple[int, int]:
         """OSM node ids of edge ``e``."""
         return int(self.osm_ids[self.eu[e]]), int(self.osm_ids[self.ev[e]])
 
 
-def compile_graph(network: RoadNetwork, profile: str) -> CompiledGraph:
-    """Compile ``network`` for a speed ``profile`` (cached on the network object).
+def _min_csr(
+    eu: np.ndarray, ev: np.ndarray, ems: np.ndarray, edm: np.ndarray, n: int, keep: np.ndarray
+) -> tuple[sp.csr_matrix, dict[tuple[int, int], int]]:
+    """CSR of encoded weights holding the minimum over parallel kept edges, and the edge chosen."""
+    idx = np.flatnonzero(keep)
+    enc = ems[idx].astype(np.float64) * DM_BASE + edm[idx].astype(np.float64)
+    # Sort by (tail, head, weight) and keep the first of each pair: a COO->CSR conversion
+    # would *sum* parallel edges instead.
+    order = np.lexsort((enc, ev[idx], eu[idx]))
+    pair = eu[idx][order] * n + ev[idx][order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = pair[1:] != pair[:-1]
+    sel = order[first]
+    chosen = idx[sel]
+    csr = sp.csr_matrix((enc[sel], (eu[chosen], ev[chosen])), shape=(n, n))
+    best = {(int(eu[e]), int(ev[e])): int(e) for e in chosen}
+    return csr, best
+
+
+def compile_graph(network: RoadNetwork, spec: ClassSpec | str) -> CompiledGraph:
+    """Compile ``network`` for a vehicle class (cached on the network object).
+
+    Edges the class may never use (``hgv=no``, ``maxweight`` below its weight, ...) are
+    left out, so neither snapping nor routing can touch them. A plain profile name
+    compiles for a light goods vehicle of that profile with no dimension limits hit.
 
     Raises
     ------
-    KeyError
-        When ``profile`` is not a known speed profile.
+    ProblemError
+        When the profile is unknown.
     """
-    if profile not in PROFILES:
-        raise KeyError(f"unknown speed profile {profile!r}; known: {sorted(PROFILES)}")
-    cached = network._compiled.get(profile)
+    if isinstance(spec, str):
+        spec = ClassSpec(spec)
+    cached = network._compiled.get(spec)
     if cached is not None:
         return cached
+    overrides = dict(spec.speed_overrides)
     g = network.graph
     osm_ids = np.fromiter(g.nodes, dtype=np.int64, count=g.number_of_nodes())
     index_of = {int(n): i for i, n in enumerate(osm_ids)}
@@ -109,14 +162,19 @@ def compile_graph(network: RoadNetwork, profile: str) -> CompiledGraph:
     signals = np.array([g.nodes[n].get("highway") == "traffic_signals" for n in osm_ids])
     origin = (float(lon.mean()), float(lat.mean()))
 
+    barred: dict[str, int] = {}
     eu, ev, ekey, ems, edm, geoms = [], [], [], [], [], []
     cos0 = math.cos(math.radians(origin[1]))
     for u, v, k, d in g.edges(keys=True, data=True):
         if u == v:
             continue  # a self-loop never shortens a path
+        reason = barred_reason(spec, d)
+        if reason is not None:
+            barred[reason] = barred.get(reason, 0) + 1
+            continue
         ui, vi = index_of[u], index_of[v]
         length = float(d.get("length", 0.0))
-        kmh = edge_speed_kmh(profile, d.get("highway"), d.get("maxspeed"))
+        kmh = edge_speed_kmh(spec.profile, d.get("highway"), d.get("maxspeed"), overrides=overrides)
         ms = length / (kmh / 3.6) * 1000.0
         if signals[vi]:
             ms += SIGNAL_DELAY_S * 1000.0
@@ -139,20 +197,11 @@ def compile_graph(network: RoadNetwork, profile: str) -> CompiledGraph:
     ev_a = np.array(ev, dtype=np.int64)
     ems_a = np.array(ems, dtype=np.int64)
     edm_a = np.array(edm, dtype=np.int64)
-    enc = ems_a.astype(np.float64) * DM_BASE + edm_a.astype(np.float64)
-
-    # Minimum over parallel edges: sort by (tail, head, weight) and keep the first of each pair.
-    order = np.lexsort((enc, ev_a, eu_a))
-    pair = eu_a[order] * len(osm_ids) + ev_a[order]
-    first = np.ones(len(order), dtype=bool)
-    first[1:] = pair[1:] != pair[:-1]
-    keep = order[first]
     n = len(osm_ids)
-    csr = sp.csr_matrix((enc[keep], (eu_a[keep], ev_a[keep])), shape=(n, n))
-    best = {(int(eu_a[e]), int(ev_a[e])): int(e) for e in keep}
+    csr, best = _min_csr(eu_a, ev_a, ems_a, edm_a, n, np.ones(len(eu_a), dtype=bool))
 
     cg = CompiledGraph(
-        profile=profile,
+        spec=spec,
         osm_ids=osm_ids,
         lon=lon,
         lat=lat,
@@ -167,6 +216,9 @@ def compile_graph(network: RoadNetwork, profile: str) -> CompiledGraph:
         tree=shapely.STRtree(geoms),
         origin=origin,
         best=best,
+        barred=barred,
     )
-    network._compiled[profile] = cg
+    for e in range(len(eu_a)):
+        cg.edge_of.setdefault((int(osm_ids[eu_a[e]]), int(osm_ids[ev_a[e]])), []).append(e)
+    network._compiled[spec] = cg
     return cg

@@ -13,6 +13,7 @@ import numpy as np
 from scipy.sparse.csgraph import dijkstra
 
 from routing.compiled import DM_BASE, CompiledGraph
+from routing.errors import RoutingError
 from routing.snap import Snap
 
 
@@ -28,19 +29,42 @@ class Leg:
     end_edge: tuple[int, int]
 
 
-class TravelMatrix:
-    """Travel times (s) and distances (m) between places for one compiled graph."""
+#: Seconds / metres reported for a pair with no path (about 115 days: never feasible).
+UNREACHABLE = 10**7
 
-    def __init__(self, cg: CompiledGraph, snaps: list[Snap]) -> None:
+
+class TravelMatrix:
+    """Travel times (s) and distances (m) between places for one compiled graph.
+
+    Parameters
+    ----------
+    cg
+        The road graph compiled for one vehicle class.
+    snaps
+        The places, snapped with :func:`routing.snap.snap` on ``cg``.
+    forbidden
+        OSM ``(u, v)`` pairs that may not be used (a road-rules time band); pairs that
+        then have no path get :data:`UNREACHABLE` and ``reachable`` False.
+    """
+
+    def __init__(
+        self,
+        cg: CompiledGraph,
+        snaps: list[Snap],
+        forbidden: frozenset[tuple[int, int]] = frozenset(),
+    ) -> None:
         self.cg = cg
         self.snaps = snaps
+        self.forbidden = forbidden
+        excluded = cg.edges_between(forbidden)
+        csr, self._best = cg.variant(excluded)
         n = len(snaps)
         heads = np.array([cg.ev[s.edge] for s in snaps], dtype=np.int64)
         tails = np.array([cg.eu[s.edge] for s in snaps], dtype=np.int64)
         self._src_nodes, src_pos = np.unique(heads, return_inverse=True)
         if n:
             dist, pred = dijkstra(
-                cg.csr, directed=True, indices=self._src_nodes, return_predecessors=True
+                csr, directed=True, indices=self._src_nodes, return_predecessors=True
             )
         else:
             dist = np.zeros((0, len(cg.osm_ids)))
@@ -64,14 +88,29 @@ class TravelMatrix:
         same = (e[:, None] == e[None, :]) & (f[None, :] >= f[:, None])
         ms = np.where(same, (f[None, :] - f[:, None]) * e_ms[:, None], ms)
         dm = np.where(same, (f[None, :] - f[:, None]) * e_dm[:, None], dm)
+        # A place whose own edge is forbidden can be neither left nor reached.
+        blocked = np.array([s.edge in excluded for s in snaps], dtype=bool)
+        ok = np.isfinite(ms) & ~blocked[:, None] & ~blocked[None, :]
+        np.fill_diagonal(ok, True)
+        ms = np.where(ok, ms, 0.0)
+        dm = np.where(ok, dm, 0.0)
         np.fill_diagonal(ms, 0.0)
         np.fill_diagonal(dm, 0.0)
-        self.seconds = np.rint(ms / 1000.0).astype(np.int64)
-        self.metres = np.rint(dm / 10.0).astype(np.int64)
+        self.reachable = ok
+        self.seconds = np.where(ok, np.rint(ms / 1000.0), UNREACHABLE).astype(np.int64)
+        self.metres = np.where(ok, np.rint(dm / 10.0), UNREACHABLE).astype(np.int64)
 
     def leg(self, i: int, j: int) -> Leg:
-        """The road path of the leg from place ``i`` to place ``j``."""
+        """The road path of the leg from place ``i`` to place ``j``.
+
+        Raises
+        ------
+        RoutingError
+            When ``j`` cannot be reached from ``i``.
+        """
         cg = self.cg
+        if not self.reachable[i, j]:
+            raise RoutingError(f"no path from place {i} to place {j} for class {cg.profile}")
         a, b = self.snaps[i], self.snaps[j]
         start_edge = cg.edge_osm(a.edge)
         end_edge = cg.edge_osm(b.edge)
@@ -86,13 +125,13 @@ class TravelMatrix:
         while path[-1] != src:
             p = int(row[path[-1]])
             if p < 0:
-                raise RuntimeError("no path in a strongly connected graph: cache is stale")
+                raise RoutingError(f"no path from place {i} to place {j}")
             path.append(p)
         path.reverse()
         t = (1.0 - a.fraction) * float(cg.ems[a.edge])
         offsets = [round(t)]
         for u, v in itertools.pairwise(path):
-            t += float(cg.ems[cg.best_edge(u, v)])
+            t += float(cg.ems[self._best[(u, v)]])
             offsets.append(round(t))
         return Leg(
             int(self.seconds[i, j]),

@@ -69,7 +69,7 @@ class RoadNetwork:
 
     graph: nx.MultiDiGraph
     report: LoadReport
-    _compiled: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    _compiled: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
 def default_cache_dir() -> Path:

@@ -6,8 +6,10 @@ traffic, junctions and the rule that goods vehicles keep to the outer lanes.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from types import MappingProxyType
 
 _BASE: dict[str, float] = {
@@ -69,7 +71,13 @@ def parse_maxspeed(value: object) -> float | None:
     return kmh * 1.609344 if m.group(2) else kmh
 
 
-def edge_speed_kmh(profile: str, highway: object, maxspeed: object = None) -> float:
+def edge_speed_kmh(
+    profile: str,
+    highway: object,
+    maxspeed: object = None,
+    *,
+    overrides: Mapping[str, float] | None = None,
+) -> float:
     """Speed in km/h for a class ``profile`` on an edge of type ``highway``.
 
     Raises
@@ -77,7 +85,7 @@ def edge_speed_kmh(profile: str, highway: object, maxspeed: object = None) -> fl
     KeyError
         When ``profile`` is not a known profile name.
     """
-    table = PROFILES[profile]
+    table = {**PROFILES[profile], **(overrides or {})}
     kinds = highway if isinstance(highway, list) else [highway]
     speeds = [table[k] for k in kinds if isinstance(k, str) and k in table]
     speed = min(speeds) if speeds else DEFAULT_SPEED_KMH
@@ -85,3 +93,46 @@ def edge_speed_kmh(profile: str, highway: object, maxspeed: object = None) -> fl
     if limit is not None and limit > 0:
         speed = min(speed, limit)
     return speed
+
+
+def load_speed_config(path: str | os.PathLike[str]) -> dict[str, dict[str, float]]:
+    """Read speed overrides: a YAML (or JSON) mapping ``profile -> {highway: km/h}``.
+
+    Example::
+
+        light_truck:
+          primary: 28
+          residential: 12
+        box_truck:
+          trunk: 35
+
+    Raises
+    ------
+    ProblemError
+        Naming the file, profile and key of the first bad entry.
+    """
+    import yaml
+
+    from routing.errors import ProblemError
+
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ProblemError(f"{path}: no such speed config file") from None
+    except yaml.YAMLError as exc:
+        raise ProblemError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise ProblemError(f"{path}: must map profile names to {{highway: km/h}}")
+    out: dict[str, dict[str, float]] = {}
+    for prof, table in data.items():
+        if prof not in PROFILES:
+            raise ProblemError(f"{path}: unknown profile {prof!r}; known: {sorted(PROFILES)}")
+        if not isinstance(table, dict):
+            raise ProblemError(f"{path}: {prof}: must map highway types to km/h")
+        for hw, kmh in table.items():
+            if isinstance(kmh, bool) or not isinstance(kmh, int | float) or not 1 <= kmh <= 130:
+                raise ProblemError(
+                    f"{path}: {prof}.{hw}: speed must be a number of km/h in 1..130, got {kmh!r}"
+                )
+        out[prof] = {str(k): float(v) for k, v in table.items()}
+    return out

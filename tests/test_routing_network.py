@@ -15,7 +15,7 @@ from shapely.geometry import Point
 
 from dispatch.cli import main as cli_main
 from routing.compiled import DM_BASE, CompiledGraph, compile_graph
-from routing.errors import NetworkError, SnapError
+from routing.errors import NetworkError, ProblemError, SnapError
 from routing.matrix import TravelMatrix
 from routing.network import LoadReport, RoadNetwork, load_network
 from routing.snap import Snap, snap
@@ -226,7 +226,7 @@ def test_csr_keeps_minimum_of_parallel_edges_synthetic() -> None:
     assert cg.csr[i, j] < _encoded(cg, short) + _encoded(cg, long_)
     assert cg.best_edge(i, j) == short
     assert cg.csr[i, j] % DM_BASE == 1000  # the exact decimetres survive the encoding
-    with pytest.raises(KeyError):
+    with pytest.raises(ProblemError):
         compile_graph(net, "hovercraft")
 
 
