@@ -22,6 +22,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/loopvan bench matrix
+	$(BIN)/loopvan bench matrix --workers 2 --large-nodes 0
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -369,18 +369,37 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_bench_matrix(args: argparse.Namespace, settings: Settings) -> int:
     from routing.bench import run_matrix_bench
+    from routing.synthetic import grid_network
 
-    rows = run_matrix_bench(_network(settings), sizes=args.sizes, seed=args.seed)
-    if args.json:
-        for r in rows:
-            print(json.dumps(r))
-    else:
+    graphs = [("bundled", lambda: _network(settings))]
+    if args.large_nodes:
+        graphs.append(
+            (f"grid-{args.large_nodes}", lambda: grid_network(args.large_nodes, seed=args.seed))
+        )
+    rows = []
+    for label, make in graphs:
+        t = time.monotonic()
+        net = make()
+        if not args.json:
+            print(
+                f"{label}: {net.graph.number_of_nodes()} nodes loaded in {time.monotonic() - t:.1f}s",
+                flush=True,
+            )
+        for r in run_matrix_bench(
+            net, sizes=args.sizes, seed=args.seed, workers=args.workers, label=label
+        ):
+            rows.append(r)
+            if args.json:
+                print(json.dumps(r), flush=True)
+    if not args.json:
         print(
             table(
                 [
                     [
+                        r["graph"],
                         r["graph_nodes"],
                         r["n"],
+                        r["workers"],
                         f"{r['seconds']:.3f}",
                         f"{r['peak_rss_mb']:.0f}",
                         f"{r['networkx_seconds_est']:.1f}",
@@ -388,7 +407,16 @@ def cmd_bench_matrix(args: argparse.Namespace, settings: Settings) -> int:
                     ]
                     for r in rows
                 ],
-                ["graph nodes", "n", "seconds", "peak RSS MB", "networkx est. s", "speedup"],
+                [
+                    "graph",
+                    "nodes",
+                    "n",
+                    "workers",
+                    "seconds",
+                    "peak RSS MB",
+                    "networkx est. s",
+                    "speed-up",
+                ],
             )
         )
     return 0
@@ -466,7 +494,14 @@ def parser() -> argparse.ArgumentParser:
 
     be = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="sub", required=True)
     bm = be.add_parser("matrix", help="travel-time matrix benchmark")
-    bm.add_argument("--sizes", type=int, nargs="+", default=[100, 500, 1000])
+    bm.add_argument("--sizes", type=int, nargs="+", default=[100, 500, 1000, 2000])
+    bm.add_argument(
+        "--large-nodes",
+        type=int,
+        default=100_000,
+        help="also a generated grid of this many nodes (0: skip)",
+    )
+    bm.add_argument("--workers", type=int, default=1, help="processes for the Dijkstra runs")
     bm.add_argument("--seed", type=int, default=1)
     bm.add_argument("--json", action="store_true")
     bm.set_defaults(func=cmd_bench_matrix)

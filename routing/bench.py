@@ -17,7 +17,10 @@ from routing.snap import snap
 
 
 def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    """Peak resident memory so far of this process or any finished worker, in MB."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, kids) / 1024.0
 
 
 def random_places(network: RoadNetwork, n: int, seed: int) -> list[tuple[float, float]]:
@@ -39,6 +42,8 @@ def run_matrix_bench(
     seed: int = 1,
     profile: str = "light_truck",
     baseline_sources: int = 10,
+    workers: int = 1,
+    label: str = "bundled",
 ) -> list[dict[str, Any]]:
     """Time an N x N matrix for each size; report the speed-up over networkx."""
     cg = compile_graph(network, profile)
@@ -53,7 +58,7 @@ def run_matrix_bench(
         pts = random_places(network, n, seed + n)
         snaps = [snap(cg, x, y, max_distance_m=10_000) for x, y in pts]
         t = time.perf_counter()
-        TravelMatrix(cg, snaps)
+        TravelMatrix(cg, snaps, workers=workers)
         secs = time.perf_counter() - t
         k = min(baseline_sources, n)
         t = time.perf_counter()
@@ -62,6 +67,8 @@ def run_matrix_bench(
         nx_secs = (time.perf_counter() - t) / k * n
         rows.append(
             {
+                "graph": label,
+                "workers": workers,
                 "graph_nodes": len(cg.osm_ids),
                 "n": n,
                 "seconds": secs,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 import shapely
+from scipy.sparse.csgraph import connected_components
 from shapely.geometry import LineString
 
 from routing.network import RoadNetwork
@@ -140,8 +141,10 @@ def compile_graph(network: RoadNetwork, spec: ClassSpec | str) -> CompiledGraph:
     """Compile ``network`` for a vehicle class (cached on the network object).
 
     Edges the class may never use (``hgv=no``, ``maxweight`` below its weight, ...) are
-    left out, so neither snapping nor routing can touch them. A plain profile name
-    compiles for a light goods vehicle of that profile with no dimension limits hit.
+    left out, so neither snapping nor routing can touch them; edges that this cuts off
+    from the class's largest strongly connected part are kept for routing but never
+    snapped to. A plain profile name compiles for a light goods vehicle of that profile
+    with no dimension limits hit.
 
     Raises
     ------
@@ -199,6 +202,11 @@ def compile_graph(network: RoadNetwork, spec: ClassSpec | str) -> CompiledGraph:
     edm_a = np.array(edm, dtype=np.int64)
     n = len(osm_ids)
     csr, best = _min_csr(eu_a, ev_a, ems_a, edm_a, n, np.ones(len(eu_a), dtype=bool))
+    # Barred edges can cut off pockets the class may enter but not leave (or the reverse):
+    # only edges inside its largest strongly connected part are offered to snapping.
+    _, label = connected_components(csr, directed=True, connection="strong")
+    main = np.bincount(label).argmax() if n else 0
+    snappable = (label[eu_a] == main) & (label[ev_a] == main)
 
     cg = CompiledGraph(
         spec=spec,
@@ -213,7 +221,9 @@ def compile_graph(network: RoadNetwork, spec: ClassSpec | str) -> CompiledGraph:
         csr=csr,
         index_of=index_of,
         geoms=geoms,
-        tree=shapely.STRtree(geoms),
+        tree=shapely.STRtree(
+            [gm if ok else LineString() for gm, ok in zip(geoms, snappable, strict=True)]
+        ),
         origin=origin,
         best=best,
         barred=barred,

@@ -2,6 +2,8 @@
 
 One Dijkstra per distinct source node on the compiled CSR graph (scipy csgraph),
 weights encoded so the fastest path and its exact length come from a single run.
+Sources run in memory-bounded batches, optionally on several processes; leg paths
+are rebuilt on demand.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import itertools
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
 from routing.compiled import DM_BASE, CompiledGraph
@@ -33,6 +36,56 @@ class Leg:
 UNREACHABLE = 10**7
 
 
+#: Floats held at once per Dijkstra batch (sources x graph nodes): bounds peak memory.
+BATCH_FLOATS = 16_000_000
+
+_worker_csr: list[sp.csr_matrix] = []
+
+
+def _init_worker(csr: sp.csr_matrix) -> None:
+    _worker_csr[:] = [csr]
+
+
+def _batch(args: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    sources, targets = args
+    rows: np.ndarray = dijkstra(_worker_csr[0], directed=True, indices=sources)
+    return rows[:, targets]
+
+
+def node_rows(
+    csr: sp.csr_matrix, sources: np.ndarray, targets: np.ndarray, *, workers: int = 1
+) -> np.ndarray:
+    """Encoded shortest-path weights from each source node to each target node.
+
+    Runs Dijkstra in batches so that at most :data:`BATCH_FLOATS` distances are held at
+    once, on ``workers`` processes when more than one.
+    """
+    out = np.empty((len(sources), len(targets)))
+    if len(sources) == 0:
+        return out
+    step = max(1, min(len(sources), BATCH_FLOATS // max(1, csr.shape[0])))
+    if workers > 1 and len(sources) > 1:
+        step = max(1, min(step, -(-len(sources) // (2 * workers))))
+    batches = [(sources[k : k + step], targets) for k in range(0, len(sources), step)]
+    if workers > 1 and len(batches) > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        ctx = mp.get_context("fork")
+        with ProcessPoolExecutor(
+            workers, mp_context=ctx, initializer=_init_worker, initargs=(csr,)
+        ) as ex:
+            parts = list(ex.map(_batch, batches))
+    else:
+        _init_worker(csr)
+        parts = [_batch(b) for b in batches]
+    k = 0
+    for part in parts:
+        out[k : k + len(part)] = part
+        k += len(part)
+    return out
+
+
 class TravelMatrix:
     """Travel times (s) and distances (m) between places for one compiled graph.
 
@@ -45,6 +98,8 @@ class TravelMatrix:
     forbidden
         OSM ``(u, v)`` pairs that may not be used (a road-rules time band); pairs that
         then have no path get :data:`UNREACHABLE` and ``reachable`` False.
+    workers
+        Processes for the Dijkstra runs (1: in this process).
     """
 
     def __init__(
@@ -52,26 +107,21 @@ class TravelMatrix:
         cg: CompiledGraph,
         snaps: list[Snap],
         forbidden: frozenset[tuple[int, int]] = frozenset(),
+        *,
+        workers: int = 1,
     ) -> None:
         self.cg = cg
         self.snaps = snaps
         self.forbidden = forbidden
         excluded = cg.edges_between(forbidden)
         csr, self._best = cg.variant(excluded)
-        n = len(snaps)
         heads = np.array([cg.ev[s.edge] for s in snaps], dtype=np.int64)
         tails = np.array([cg.eu[s.edge] for s in snaps], dtype=np.int64)
+        self._csr = csr
+        self._pred: dict[int, np.ndarray] = {}
         self._src_nodes, src_pos = np.unique(heads, return_inverse=True)
-        if n:
-            dist, pred = dijkstra(
-                csr, directed=True, indices=self._src_nodes, return_predecessors=True
-            )
-        else:
-            dist = np.zeros((0, len(cg.osm_ids)))
-            pred = np.zeros((0, len(cg.osm_ids)), dtype=np.int32)
-        self._pred = pred
-        self._src_pos = src_pos
-        enc = dist[src_pos][:, tails]  # node-to-node part, (n, n)
+        rows = node_rows(csr, self._src_nodes, tails, workers=workers)
+        enc = rows[src_pos]  # node-to-node part, (n, n)
         mid_ms = np.floor(enc / DM_BASE)
         mid_dm = enc - mid_ms * DM_BASE
         e = np.array([s.edge for s in snaps], dtype=np.int64)
@@ -120,7 +170,15 @@ class TravelMatrix:
             )
         src = int(cg.ev[a.edge])
         dst = int(cg.eu[b.edge])
-        row = self._pred[self._src_pos[i]]
+        row = self._pred.get(src)
+        if row is None:
+            # Paths are rebuilt on demand from one extra single-source run: keeping
+            # predecessors for every source would cost sources x graph nodes of memory.
+            _, pred = dijkstra(self._csr, directed=True, indices=[src], return_predecessors=True)
+            row = pred[0]
+            if len(self._pred) > 1024:
+                self._pred.clear()
+            self._pred[src] = row
         path = [dst]
         while path[-1] != src:
             p = int(row[path[-1]])
