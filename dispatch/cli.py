@@ -71,7 +71,9 @@ def _network(settings: Settings) -> Any:
 
 
 def cmd_network_build(args: argparse.Namespace, settings: Settings) -> int:
+    from routing.compiled import compile_graph
     from routing.network import load_network
+    from routing.restrictions import ClassSpec
 
     t = time.monotonic()
     net = load_network(args.osm or settings.osm_path, use_cache=not args.no_cache)
@@ -102,6 +104,25 @@ def cmd_network_build(args: argparse.Namespace, settings: Settings) -> int:
             ],
         )
     )
+    # What each typical class may never use (permanent tags; timed rules are road_rules').
+    specs = [
+        ("light (<=3.5 t)", ClassSpec("light_truck")),
+        ("light 4.5 t", ClassSpec("light_truck", gross_weight_kg=4495)),
+        ("box 7.5 t, 3.4 m", ClassSpec("box_truck", gross_weight_kg=7500, height_m=3.4)),
+    ]
+    rows = []
+    for label, spec in specs:
+        cg = compile_graph(net, spec)
+        rows.append(
+            [
+                label,
+                len(cg.eu),
+                sum(cg.barred.values()),
+                ", ".join(f"{k} {v}" for k, v in sorted(cg.barred.items())) or "-",
+            ]
+        )
+    print()
+    print(table(rows, ["class", "usable edges", "barred", "barred by"]))
     return 0
 
 

@@ -122,6 +122,8 @@ class TravelMatrix:
         self._src_nodes, src_pos = np.unique(heads, return_inverse=True)
         rows = node_rows(csr, self._src_nodes, tails, workers=workers)
         enc = rows[src_pos]  # node-to-node part, (n, n)
+        finite = np.isfinite(enc)
+        enc = np.where(finite, enc, 0.0)
         mid_ms = np.floor(enc / DM_BASE)
         mid_dm = enc - mid_ms * DM_BASE
         e = np.array([s.edge for s in snaps], dtype=np.int64)
@@ -140,7 +142,7 @@ class TravelMatrix:
         dm = np.where(same, (f[None, :] - f[:, None]) * e_dm[:, None], dm)
         # A place whose own edge is forbidden can be neither left nor reached.
         blocked = np.array([s.edge in excluded for s in snaps], dtype=bool)
-        ok = np.isfinite(ms) & ~blocked[:, None] & ~blocked[None, :]
+        ok = (finite | same) & ~blocked[:, None] & ~blocked[None, :]
         np.fill_diagonal(ok, True)
         ms = np.where(ok, ms, 0.0)
         dm = np.where(ok, dm, 0.0)
@@ -199,3 +201,35 @@ class TravelMatrix:
             start_edge,
             end_edge,
         )
+
+
+class MatrixCache:
+    """Matrices computed once per (class, places, forbidden set) within a planning run.
+
+    A run asks for the same matrix many times (one per time band and class, again for
+    repair and for legs); keys are the compiled class, the snapped places and the
+    forbidden OSM edge pairs.
+    """
+
+    def __init__(self, *, workers: int = 1) -> None:
+        self.workers = workers
+        self._store: dict[tuple[object, ...], TravelMatrix] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def get(
+        self,
+        cg: CompiledGraph,
+        snaps: list[Snap],
+        forbidden: frozenset[tuple[int, int]] = frozenset(),
+    ) -> TravelMatrix:
+        """The matrix for these inputs, computing it on first use."""
+        key = (cg.spec, id(cg), tuple((s.edge, s.fraction) for s in snaps), forbidden)
+        tm = self._store.get(key)
+        if tm is None:
+            self.misses += 1
+            tm = TravelMatrix(cg, snaps, forbidden, workers=self.workers)
+            self._store[key] = tm
+        else:
+            self.hits += 1
+        return tm

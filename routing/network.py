@@ -106,9 +106,53 @@ def _drivable(highway: object) -> bool:
     return any(isinstance(k, str) and k in DRIVABLE_HIGHWAYS for k in kinds)
 
 
+def pbf_to_xml(pbf: Path, out: Path) -> Path:
+    """Write the highway ways of an ``.osm.pbf`` file and their nodes to OSM XML.
+
+    Two passes with pyosmium: collect the node ids of ways tagged ``highway``, then
+    write those nodes and ways. Other features are dropped, which keeps country
+    extracts small enough for osmnx.
+
+    Raises
+    ------
+    NetworkError
+        When pyosmium is not installed or the file cannot be read.
+    """
+    try:
+        import osmium
+    except ImportError:
+        raise NetworkError(
+            f"{pbf}: reading .osm.pbf needs the 'osmium' package (pip install 'loopvan[pbf]')"
+        ) from None
+    needed: set[int] = set()
+    try:
+        for obj in osmium.FileProcessor(str(pbf), osmium.osm.WAY):
+            if isinstance(obj, osmium.osm.Way) and "highway" in obj.tags:
+                needed.update(n.ref for n in obj.nodes)
+        out.unlink(missing_ok=True)
+        writer = osmium.SimpleWriter(str(out))
+        try:
+            for obj in osmium.FileProcessor(str(pbf), osmium.osm.NODE | osmium.osm.WAY):
+                if isinstance(obj, osmium.osm.Node) and obj.id in needed:
+                    writer.add_node(obj)
+                elif isinstance(obj, osmium.osm.Way) and "highway" in obj.tags:
+                    writer.add_way(obj)
+        finally:
+            writer.close()
+    except RuntimeError as exc:
+        raise NetworkError(f"{pbf}: cannot read the .osm.pbf file ({exc})") from exc
+    return out
+
+
 def _build(path: Path) -> tuple[nx.MultiDiGraph, int, int]:
+    import tempfile
+
     import osmnx as ox
 
+    if path.name.endswith(".pbf"):
+        with tempfile.TemporaryDirectory() as tmp:
+            xml = pbf_to_xml(path, Path(tmp) / "roads.osm")
+            return _build(xml)
     _check_osm_xml(path)
     for tag in TRUCK_TAGS:
         if tag not in ox.settings.useful_tags_way:
