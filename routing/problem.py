@@ -56,10 +56,19 @@ class Vehicle:
     capacity_l: int
     tail_lift: bool = False
     fixed_cost: int = 600
+    break_window: Window | None = None  # the driver's break must start and end inside it
+    break_s: int = 0
 
     def __post_init__(self) -> None:
         if self.capacity_kg < 0 or self.capacity_l < 0:
             raise ProblemError(f"vehicle {self.id}: negative capacity")
+        if self.shift.end <= self.shift.start:
+            raise ProblemError(f"vehicle {self.id}: shift ends before it starts")
+        if (
+            self.break_window is not None
+            and self.break_s > self.break_window.end - self.break_window.start
+        ):
+            raise ProblemError(f"vehicle {self.id}: break longer than its window")
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-VisitKind = Literal["depot", "station", "pickup", "unload"]
+VisitKind = Literal["depot", "station", "pickup", "unload", "break"]
 
 
 @dataclass(frozen=True)

@@ -125,6 +125,19 @@ def solve(problem: Problem, limits: Limits) -> Result:
         tdim.CumulVar(routing.End(vi)).SetRange(v.shift.start, v.shift.end)
         routing.AddVariableMinimizedByFinalizer(tdim.CumulVar(routing.End(vi)))
         routing.AddVariableMaximizedByFinalizer(tdim.CumulVar(routing.Start(vi)))
+    # Driver breaks: an interval inside the break window that no visit may overlap.
+    node_visit = [0] * routing.Size()
+    for index in range(routing.Size()):
+        node = manager.IndexToNode(index)
+        node_visit[index] = service[node]
+    for vi, v in enumerate(vehicles):
+        if v.break_window is None or v.break_s <= 0:
+            continue
+        w = v.break_window
+        brk = routing.solver().FixedDurationIntervalVar(
+            w.start, w.end - v.break_s, v.break_s, False, f"break-{vi}"
+        )
+        tdim.SetBreakIntervalsOfVehicle([brk], vi, node_visit)
 
     kg = [0] * first_stop + [s.demand_kg for s in stops]
     lt = [0] * first_stop + [s.demand_l for s in stops]
@@ -183,11 +196,10 @@ def solve(problem: Problem, limits: Limits) -> Result:
         while not routing.IsEnd(idx):
             starts.append(solution.Value(tdim.CumulVar(idx)))
             idx = solution.Value(routing.NextVar(idx))
-        routes.append(
-            _timeline(
-                prob, v, [stops[k] for k in seq], starts, end_info[(v.profile, v.depot_place)][2]
-            )
+        route = _timeline(
+            prob, v, [stops[k] for k in seq], starts, end_info[(v.profile, v.depot_place)][2]
         )
+        routes.append(_with_break(prob, v, route))
 
     served = {vis.ref for r in routes for vis in r.visits}
     known = {u.stop_id for u in unassigned}
@@ -236,6 +248,62 @@ def _timeline(
     dist += int(met[fac.place, v.depot_place])
     visits.append(Visit("depot", "depot", v.depot_place, home, home, home, 0, 0))
     return Route(v.id, tuple(visits), dist, home - visits[0].departure)
+
+
+def _with_break(prob: Problem, v: Vehicle, route: Route) -> Route:
+    """Insert the driver's break where the timeline has room for it.
+
+    The model reserves the time (a break interval no visit overlaps); here it is placed
+    at a concrete stop: right after a visit (then the van drives on) or on arrival at
+    the next one (then it waits there), without moving any later planned start. If the
+    van is not out over the whole break window, the break is taken off the road.
+    """
+    w = v.break_window
+    d = v.break_s
+    vis = list(route.visits)
+    if w is None or d <= 0 or not (vis[0].departure < w.start and vis[-1].arrival > w.end):
+        return route
+    sec = prob.seconds[v.profile]
+    for k in range(len(vis) - 1):
+        a, b = vis[k], vis[k + 1]
+        t = int(sec[a.place, b.place])
+        # Break where the van is, then drive.
+        s0 = max(a.departure, w.start)
+        if s0 + d <= w.end and s0 + d + t <= b.start:
+            brk = Visit("break", "break", a.place, s0, s0, s0 + d, a.load_kg, a.load_l)
+            nxt = Visit(
+                b.kind, b.ref, b.place, s0 + d + t, b.start, b.departure, b.load_kg, b.load_l
+            )
+            return Route(
+                route.vehicle_id,
+                (*vis[: k + 1], brk, nxt, *vis[k + 2 :]),
+                route.distance_m,
+                route.duration_s,
+            )
+        # Drive, then break on arrival while waiting for the planned start.
+        arr = a.departure + t
+        s1 = max(arr, w.start)
+        if s1 + d <= w.end and s1 + d <= b.start:
+            brk = Visit("break", "break", b.place, arr, s1, s1 + d, a.load_kg, a.load_l)
+            nxt = Visit(b.kind, b.ref, b.place, s1 + d, b.start, b.departure, b.load_kg, b.load_l)
+            return Route(
+                route.vehicle_id,
+                (*vis[: k + 1], brk, nxt, *vis[k + 2 :]),
+                route.distance_m,
+                route.duration_s,
+            )
+    # Last resort: after the final unload, delaying the return home within the shift.
+    a, b = vis[-2], vis[-1]
+    t = int(sec[a.place, b.place])
+    s0 = max(a.departure, w.start)
+    if s0 + d <= w.end and s0 + d + t <= v.shift.end:
+        brk = Visit("break", "break", a.place, s0, s0, s0 + d, a.load_kg, a.load_l)
+        home = s0 + d + t
+        end = Visit("depot", b.ref, b.place, home, home, home, 0, 0)
+        return Route(
+            route.vehicle_id, (*vis[:-1], brk, end), route.distance_m, home - vis[0].departure
+        )
+    return route  # no room found: the legality replay will report the missing break
 
 
 def _static_reason(prob: Problem, s: Stop, tail_lift: list[int]) -> Unassigned | None:
