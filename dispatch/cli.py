@@ -222,6 +222,7 @@ def build_plans(
                 limits=Limits(time_limit_s=seconds),
                 actor="cli",
                 speeds_path=settings.speeds_path,
+                rules_dir=settings.rules_dir,
             )
             st = plan.solver_stats
             rows.append(

@@ -323,7 +323,8 @@ def generate(
                     "capacity_m3": m3,
                     "shift": {"start": start, "end": end},
                     "break": {"start": "12:00", "end": "14:00", "minutes": 30},
-                    "permits": [],
+                    # Shenzhen grants pure-electric logistics vans road rights at peak hours.
+                    "permits": ["SZ-EV-LOGISTICS"] if cls == "light_electric" else [],
                 }
             )
             drivers.append(

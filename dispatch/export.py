@@ -22,6 +22,10 @@ def iso(day: dt.date, seconds: int) -> str:
     ).isoformat()
 
 
+def _s(t: dt.time) -> int:
+    return t.hour * 3600 + t.minute * 60 + t.second
+
+
 def _stop_ref(s: m.Stop) -> tuple[str, str, list[str], dict[str, Any]]:
     if s.booking is not None:
         b = s.booking
@@ -41,6 +45,8 @@ def _stop_ref(s: m.Stop) -> tuple[str, str, list[str], dict[str, Any]]:
         )
     if s.transfer_station is not None:
         return s.transfer_station.ref, s.transfer_station.name, [], {}
+    if s.kind == "break":
+        return "break", "Driver break", [], {}
     depot = s.route.vehicle.depot
     return depot.ref, depot.name, [], {}
 
@@ -61,12 +67,18 @@ def plan_json(session: Session, plan: m.Plan) -> dict[str, Any]:
                 "capacity_kg": v.capacity_kg,
                 "capacity_m3": v.capacity_m3,
                 "depot": v.depot.ref,
-                "shift": {
-                    "start": iso(day, v.shift_start.hour * 3600 + v.shift_start.minute * 60),
-                    "end": iso(day, v.shift_end.hour * 3600 + v.shift_end.minute * 60),
-                },
+                "shift": {"start": iso(day, _s(v.shift_start)), "end": iso(day, _s(v.shift_end))},
+                "weight_class": v.vehicle_class.weight_class,
+                "gross_weight_kg": v.vehicle_class.gross_weight_kg,
+                "permits": list(v.permits or []),
             }
         )
+        if v.break_start is not None and v.break_end is not None and v.break_minutes:
+            vehicles[-1]["break"] = {
+                "start": iso(day, _s(v.break_start)),
+                "end": iso(day, _s(v.break_end)),
+                "minutes": v.break_minutes,
+            }
         stops = []
         for s in r.stops:
             ref, name, materials, extra = _stop_ref(s)

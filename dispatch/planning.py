@@ -1,36 +1,54 @@
 """Build a district's plan for a date: rows -> routing problem -> solve -> stored plan.
 
-Every plan is exported to plan JSON and replayed by the legality checker before it
-is stored; an illegal plan is never saved.
+Road rights enter in three places: each vehicle group (class, permits, shift) routes on
+a matrix without the edges any of its time bands forbids during its shift (sound for
+every departure time: a conservative first method, see the solver issue for
+band-specific matrices); pickups and stationing visits snap only to roads where
+stopping is allowed; stationing windows are the point's own hours intersected with the
+district's stationing rules. Every plan is then exported to plan JSON and replayed by
+the legality checker with the same rules before it is stored; an illegal plan is never
+saved.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from scipy.sparse.csgraph import connected_components
+from shapely.geometry import shape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dispatch import models as m
 from dispatch.materials import TAIL_LIFT_MATERIALS
+from road_rules.edges import EdgeTable
+from road_rules.evaluate import Band, bands, intersect, stationing_windows, stopping_edges
 from road_rules.hours import day_windows
 from road_rules.legality import Violation, check_plan
+from road_rules.model import RuleSet, VehicleInfo
+from road_rules.osm_tags import rules_from_tags
+from road_rules.parse import load_rules
 from routing.compiled import compile_graph
-from routing.matrix import TravelMatrix
+from routing.errors import SnapError
+from routing.matrix import MatrixCache, TravelMatrix
 from routing.network import RoadNetwork
 from routing.problem import Facility, Limits, Place, Problem, Stop, Vehicle, Window
 from routing.restrictions import ClassSpec
-from routing.result import Result
+from routing.result import Result, Unassigned
+from routing.rules_bridge import edge_table
 from routing.snap import snap
 from routing.solver import solve
 from routing.speeds import load_speed_config
 
-#: Geometry is the same for every profile; snapping uses this one.
+#: Geometry is the same for every profile; the displayed place uses this one.
 SNAP_PROFILE = "light_truck"
+RECYCLABLES = ("paper", "metal", "plastic", "glass", "textiles")
 
 
 class PlanningError(ValueError):
@@ -50,6 +68,15 @@ class IllegalPlanError(PlanningError):
         )
 
 
+@dataclass
+class RoadRights:
+    """A district's rules (files + OSM tags) over the road graph's edge table."""
+
+    rules: RuleSet
+    table: EdgeTable
+    skipped_tags: list[str] = field(default_factory=list)
+
+
 def _secs(t: dt.time) -> int:
     return t.hour * 3600 + t.minute * 60 + t.second
 
@@ -60,13 +87,12 @@ def pickup_service_s(b: m.Booking) -> int:
     return 300 + int(b.est_kg * 6) + (600 if bulky else 0)
 
 
-@dataclass
-class _Built:
-    problem: Problem
-    matrices: dict[str, TravelMatrix]
-    place_ref: list[tuple[str, Any]]  # (kind, row) per place
-    vehicles: list[m.Vehicle]
-    stop_rows: dict[str, Any]
+def vehicle_info(v: m.Vehicle) -> VehicleInfo:
+    """What the road rules need to know of a vehicle."""
+    vc = v.vehicle_class
+    return VehicleInfo(
+        v.plate, vc.code, vc.weight_class, vc.fuel, vc.gross_weight_kg, frozenset(v.permits or [])
+    )
 
 
 def class_spec(vc: m.VehicleClass, speeds: dict[str, dict[str, float]] | None = None) -> ClassSpec:
@@ -75,19 +101,38 @@ def class_spec(vc: m.VehicleClass, speeds: dict[str, dict[str, float]] | None = 
     return ClassSpec(vc.speed_profile, vc.gross_weight_kg, vc.height_m, vc.length_m, overrides)
 
 
-def build_problem(
-    session: Session,
-    network: RoadNetwork,
-    district: m.District,
-    day: dt.date,
-    *,
-    speeds: dict[str, dict[str, float]] | None = None,
-) -> _Built:
-    """Turn the district's rows for ``day`` into a routing problem.
+def load_road_rights(
+    session: Session, network: RoadNetwork, rules_dir: Path | None, district_code: str
+) -> RoadRights:
+    """Rule files under ``rules_dir`` for the district, plus rules from the graph's OSM tags.
 
-    Each vehicle class gets its own compiled graph (edges it may never use removed), its
-    own snapping of every place onto the edges it may use, and its own matrices.
+    Raises
+    ------
+    road_rules.errors.RuleError
+        When a rule file is invalid (file, rule id and field named).
     """
+    table = edge_table(network)
+    osm, skipped = rules_from_tags(table)
+    rules = osm
+    if rules_dir is not None and Path(rules_dir).exists():
+        areas = {d.code: shape(d.boundary) for d in session.scalars(select(m.District))}
+        known = list(session.scalars(select(m.VehicleClass.code)))
+        rules = load_rules([rules_dir], known_classes=known or None, district_areas=areas) + osm
+    return RoadRights(rules.for_district(district_code), table, skipped)
+
+
+@dataclass
+class _Built:
+    problem: Problem
+    matrices: dict[str, TravelMatrix]  # by matrix key (vehicle group)
+    vehicle_key: dict[str, str]  # plate -> matrix key
+    place_ref: list[tuple[str, Any]]  # (kind, row) per place
+    vehicles: list[m.Vehicle]
+    stop_rows: dict[str, Any]
+    pre_unassigned: list[tuple[Stop, Any, Unassigned]]  # refused before solving
+
+
+def _rows(session: Session, district: m.District, day: dt.date) -> tuple[list[Any], ...]:
     vehicles = list(
         session.scalars(
             select(m.Vehicle)
@@ -96,7 +141,6 @@ def build_problem(
             .order_by(m.Vehicle.id)
         )
     )
-    depots = sorted({v.depot for v in vehicles}, key=lambda d: d.id)
     stations = list(
         session.scalars(
             select(m.TransferStation)
@@ -122,23 +166,120 @@ def build_problem(
             .order_by(m.CollectionPoint.id)
         )
     )
-    classes = {v.vehicle_class.code: class_spec(v.vehicle_class, speeds) for v in vehicles}
-    graphs = {code: compile_graph(network, spec) for code, spec in classes.items()}
+    return vehicles, stations, bookings, points
+
+
+def working_window(
+    cg: Any,
+    snaps: list[Any],
+    depot: int,
+    shift: tuple[int, int],
+    day_bands: list[Band],
+) -> tuple[int, int, frozenset[tuple[int, int]]]:
+    """The part of a shift a van group works, and the edges it avoids all that time.
+
+    A route must be legal whenever each leg is driven; routing on the union of the
+    forbidden edges of every band the van is out in makes any timing legal. When a
+    band (say, the morning peak ban on arterials) cuts the network apart, working
+    through it costs more than it gives: so among the contiguous runs of bands inside
+    the shift, pick the one that maximises hours x share of places reachable from the
+    depot and back.
+    """
+    a, b = shift
+    if not day_bands:
+        return a, b, frozenset()
+    n = len(cg.osm_ids)
+    heads = np.array([cg.ev[s.edge] for s in snaps])
+    tails = np.array([cg.eu[s.edge] for s in snaps])
+    best: tuple[float, int, int, frozenset[tuple[int, int]]] | None = None
+    for i in range(len(day_bands)):
+        forbidden: frozenset[tuple[int, int]] = frozenset()
+        for j in range(i, len(day_bands)):
+            forbidden = forbidden | day_bands[j].forbidden
+            wa, wb = max(a, day_bands[i].start), min(b, day_bands[j].end)
+            if wb - wa < 3600:
+                continue
+            csr, _best = cg.variant(cg.edges_between(forbidden))
+            _k, labels = connected_components(csr, directed=True, connection="strong")
+            home = labels[heads[depot]]
+            ok = float(np.mean((labels[heads] == home) & (labels[tails] == home))) if n else 0.0
+            score = (wb - wa) * ok
+            if best is None or score > best[0] + 1e-9:
+                best = (score, wa, wb, forbidden)
+    if best is None:
+        return a, b, frozenset().union(*(x.forbidden for x in day_bands))
+    return best[1], best[2], best[3]
+
+
+def build_problem(
+    session: Session,
+    network: RoadNetwork,
+    district: m.District,
+    day: dt.date,
+    *,
+    speeds: dict[str, dict[str, float]] | None = None,
+    rights: RoadRights | None = None,
+    cache: MatrixCache | None = None,
+) -> _Built:
+    """Turn the district's rows for ``day`` into a routing problem."""
+    cache = cache or MatrixCache()
+    vehicles, stations, bookings, points = _rows(session, district, day)
     base = compile_graph(network, SNAP_PROFILE)
+
+    # Vehicle groups share a matrix: same class, same permits, same shift.
+    groups: dict[tuple[Any, ...], str] = {}
+    vehicle_key: dict[str, str] = {}
+    group_bands: dict[str, list[Band]] = {}
+    group_shift: dict[str, tuple[int, int]] = {}
+    group_spec: dict[str, ClassSpec] = {}
+    nostop: set[tuple[int, int]] = set()
+    for v in vehicles:
+        info = vehicle_info(v)
+        a, b = _secs(v.shift_start), _secs(v.shift_end)
+        gk = (v.vehicle_class.code, info.permits, a, b)
+        if gk not in groups:
+            key = f"{v.vehicle_class.code}#{len(groups) + 1}"
+            groups[gk] = key
+            group_spec[key] = class_spec(v.vehicle_class, speeds)
+            group_shift[key] = (a, b)
+            group_bands[key] = []
+            if rights is not None:
+                group_bands[key] = [
+                    x
+                    for x in bands(rights.rules, info, day, rights.table)
+                    if x.start < b and a < x.end
+                ]
+                ok = stopping_edges(rights.rules, info, day, rights.table, a, b)
+                nostop |= rights.table.pairs(i for i in range(len(ok)) if not ok[i])
+        vehicle_key[v.plate] = groups[gk]
+    nostop_f = frozenset(nostop)
 
     places: list[Place] = []
     rows: list[Any] = []
+    excl: list[frozenset[tuple[int, int]]] = []
     place_ref: list[tuple[str, Any]] = []
 
-    def add(kind: str, row: Any, label: str) -> int:
-        s = snap(base, row.lon, row.lat, label=label, max_distance_m=10_000)
+    def add(
+        kind: str, row: Any, label: str, exclude: frozenset[tuple[int, int]] = frozenset()
+    ) -> int:
+        s = snap(base, row.lon, row.lat, label=label, max_distance_m=10_000, exclude=exclude)
         places.append(
             Place(label, row.lon, row.lat, int(base.osm_ids[base.ev[s.edge]]), s.distance_m)
         )
         place_ref.append((kind, row))
         rows.append(row)
+        excl.append(exclude)
         return len(places) - 1
 
+    pre: list[tuple[Stop, Any, Unassigned]] = []
+
+    def add_stop(kind: str, row: Any, label: str) -> int | None:
+        try:
+            return add(kind, row, label, nostop_f)
+        except SnapError:
+            return None
+
+    depots = sorted({v.depot for v in vehicles}, key=lambda d: d.id)
     depot_place = {d.id: add("depot", d, f"depot {d.ref}") for d in depots}
     facilities = []
     for st in stations:
@@ -148,72 +289,113 @@ def build_problem(
     stops: list[Stop] = []
     stop_rows: dict[str, Any] = {}
     for cp in points:
-        wins = tuple(Window(a, b) for a, b in day_windows(cp.stationing_hours, day))
-        if not wins:
+        own = day_windows(cp.stationing_hours, day)
+        ruled = stationing_windows(rights.rules, day, cp.ref, cp.lon, cp.lat) if rights else None
+        iv = intersect(own, ruled) if ruled is not None else own
+        if not iv:
             continue  # not a stationing day for this point
-        p = add("station", cp, f"collection point {cp.ref}")
         sid = f"cp:{cp.ref}"
-        stops.append(
-            Stop(
-                sid,
-                "station",
-                p,
-                cp.dwell_minutes * 60,
-                wins,
-                int(cp.expected_kg),
-                math.ceil(cp.expected_m3 * 1000),
-                ("paper", "metal", "plastic", "glass", "textiles"),
-            )
+        wins = tuple(Window(a, b) for a, b in iv)
+        sp = add_stop("station", cp, f"collection point {cp.ref}")
+        stop = Stop(
+            sid,
+            "station",
+            sp if sp is not None else 0,
+            cp.dwell_minutes * 60,
+            wins,
+            int(cp.expected_kg),
+            math.ceil(cp.expected_m3 * 1000),
+            RECYCLABLES,
         )
         stop_rows[sid] = cp
-    for b in bookings:
-        p = add("pickup", b, f"booking {b.reference}")
-        sid = f"bk:{b.reference}"
-        mats = tuple(sorted({x["material"] for x in b.materials}))
-        stops.append(
-            Stop(
-                sid,
-                "pickup",
-                p,
-                pickup_service_s(b),
-                (Window(_secs(b.window_start), _secs(b.window_end)),),
-                math.ceil(b.est_kg),
-                math.ceil(b.est_m3 * 1000),
-                mats,
-                needs_tail_lift=bool(set(mats) & TAIL_LIFT_MATERIALS),
-                priority=b.priority,
+        if sp is None:
+            pre.append(
+                (
+                    stop,
+                    cp,
+                    Unassigned(sid, "no_legal_stop", "no road within 500 m where a van may stop"),
+                )
             )
+        else:
+            stops.append(stop)
+    for bk in bookings:
+        sid = f"bk:{bk.reference}"
+        mats = tuple(sorted({x["material"] for x in bk.materials}))
+        sp = add_stop("pickup", bk, f"booking {bk.reference}")
+        stop = Stop(
+            sid,
+            "pickup",
+            sp if sp is not None else 0,
+            pickup_service_s(bk),
+            (Window(_secs(bk.window_start), _secs(bk.window_end)),),
+            math.ceil(bk.est_kg),
+            math.ceil(bk.est_m3 * 1000),
+            mats,
+            needs_tail_lift=bool(set(mats) & TAIL_LIFT_MATERIALS),
+            priority=bk.priority,
         )
-        stop_rows[sid] = b
+        stop_rows[sid] = bk
+        if sp is None:
+            pre.append(
+                (
+                    stop,
+                    bk,
+                    Unassigned(sid, "no_legal_stop", "no road within 500 m where a van may stop"),
+                )
+            )
+        else:
+            stops.append(stop)
 
     matrices: dict[str, TravelMatrix] = {}
-    for code, cg in graphs.items():
-        snaps = [
-            snap(cg, r.lon, r.lat, label=pl.label, max_distance_m=10_000)
-            for r, pl in zip(rows, places, strict=True)
-        ]
-        matrices[code] = TravelMatrix(cg, snaps)
-    rvehicles = tuple(
-        Vehicle(
-            v.plate,
-            v.vehicle_class.code,  # the matrix key: one matrix per vehicle class
-            depot_place[v.depot_id],
-            Window(_secs(v.shift_start), _secs(v.shift_end)),
-            v.capacity_kg,
-            int(v.capacity_m3 * 1000),
-            v.vehicle_class.tail_lift,
+    windows: dict[str, tuple[int, int]] = {}
+    depot_of_group = {vehicle_key[v.plate]: depot_place[v.depot_id] for v in vehicles}
+    for key, spec in group_spec.items():
+        cg = compile_graph(network, spec)
+        snaps = []
+        for r, pl, ex in zip(rows, places, excl, strict=True):
+            try:
+                snaps.append(
+                    snap(cg, r.lon, r.lat, label=pl.label, max_distance_m=10_000, exclude=ex)
+                )
+            except (
+                SnapError
+            ):  # no allowed edge for this class: attach anywhere; unreachable in effect
+                snaps.append(snap(cg, r.lon, r.lat, label=pl.label, max_distance_m=10_000))
+        wa, wb, forbidden = working_window(
+            cg, snaps, depot_of_group[key], group_shift[key], group_bands[key]
         )
-        for v in vehicles
-    )
+        windows[key] = (wa, wb)
+        matrices[key] = cache.get(cg, snaps, forbidden)
+    rvehicles = []
+    for v in vehicles:
+        bw = None
+        if v.break_start is not None and v.break_end is not None and v.break_minutes:
+            bw = Window(_secs(v.break_start), _secs(v.break_end))
+        wa, wb = windows[vehicle_key[v.plate]]
+        if bw is not None and not (wa <= bw.start and bw.end <= wb):
+            bw = None  # the van is not out over the break window: the break is taken at the depot
+        rvehicles.append(
+            Vehicle(
+                v.plate,
+                vehicle_key[v.plate],
+                depot_place[v.depot_id],
+                Window(wa, wb),
+                v.capacity_kg,
+                int(v.capacity_m3 * 1000),
+                v.vehicle_class.tail_lift,
+                break_window=bw,
+                break_s=v.break_minutes * 60 if bw else 0,
+            )
+        )
     problem = Problem(
         tuple(places),
-        rvehicles,
+        tuple(rvehicles),
         tuple(stops),
         tuple(facilities),
-        {p: tm.seconds for p, tm in matrices.items()},
-        {p: tm.metres for p, tm in matrices.items()},
+        {k: tm.seconds for k, tm in matrices.items()},
+        {k: tm.metres for k, tm in matrices.items()},
     )
-    return _Built(problem, matrices, place_ref, vehicles, stop_rows)
+    return _Built(problem, matrices, vehicle_key, place_ref, vehicles, stop_rows, pre)
 
 
 def build_plan(
@@ -225,6 +407,7 @@ def build_plan(
     limits: Limits | None = None,
     actor: str = "system",
     speeds_path: Path | None = None,
+    rules_dir: Path | None = None,
 ) -> m.Plan:
     """Build, check and store the draft plan of a district for ``day``.
 
@@ -237,15 +420,24 @@ def build_plan(
     if district is None:
         raise PlanningError(f"unknown district {district_code!r}")
     speeds = load_speed_config(speeds_path) if speeds_path else None
-    built = build_problem(session, network, district, day, speeds=speeds)
+    rights = load_road_rights(session, network, rules_dir, district_code)
+    built = build_problem(session, network, district, day, speeds=speeds, rights=rights)
     if not built.vehicles:
         raise PlanningError(f"district {district.name_en} has no active vehicle")
     result = solve(built.problem, limits or Limits())
     plan = _store(session, built, result, district, day)
+    plan.solver_stats = {
+        **plan.solver_stats,
+        "rules": len(rights.rules.rules),
+        "rule_files": [Path(f).name for f in rights.rules.files if f != "osm"],
+    }
     from dispatch.export import plan_json
 
     violations = check_plan(
-        plan_json(session, plan), has_edge=lambda u, v: network.graph.has_edge(u, v)
+        plan_json(session, plan),
+        has_edge=network.graph.has_edge,
+        rules=rights.rules,
+        edges=rights.table,
     )
     if violations:
         raise IllegalPlanError(violations)
@@ -264,7 +456,11 @@ def build_plan(
             action="plan.build",
             entity="plan",
             entity_id=str(plan.id),
-            detail={"district": district.code, "date": day.isoformat(), **plan.solver_stats},
+            detail=json.loads(
+                json.dumps(
+                    {"district": district.code, "date": day.isoformat(), **plan.solver_stats}
+                )
+            ),
         )
     )
     session.flush()
@@ -291,7 +487,7 @@ def _store(
     served: set[str] = set()
     for r in result.routes:
         veh = veh_by_plate[r.vehicle_id]
-        tm = built.matrices[veh.vehicle_class.code]
+        tm = built.matrices[built.vehicle_key[veh.plate]]
         route = m.Route(vehicle_id=veh.id, distance_m=r.distance_m, duration_s=r.duration_s)
         plan.routes.append(route)
         prev_place: int | None = None
@@ -316,7 +512,7 @@ def _store(
                 stop.transfer_station_id = row.id
             elif vis.kind == "station":
                 stop.collection_point_id = row.id
-            else:
+            elif vis.kind == "pickup":
                 stop.booking_id = row.id
             if vis.ref in stop_by_id:
                 served.add(vis.ref)
@@ -333,9 +529,8 @@ def _store(
                 }
             route.stops.append(stop)
             prev_place, prev_dep = vis.place, vis.departure
-    for u in result.unassigned:
-        row = built.stop_rows[u.stop_id]
-        s = stop_by_id[u.stop_id]
+    unassigned = [(stop_by_id[u.stop_id], built.stop_rows[u.stop_id], u) for u in result.unassigned]
+    for s, row, u in [*built.pre_unassigned, *unassigned]:
         plan.unassigned.append(
             m.UnassignedStop(
                 kind=s.kind,
@@ -345,6 +540,7 @@ def _store(
                 collection_point_id=row.id if s.kind == "station" else None,
             )
         )
+    plan.solver_stats = {**plan.solver_stats, "stops_unassigned": len(plan.unassigned)}
     for sid in served:
         row = built.stop_rows[sid]
         if isinstance(row, m.Booking):

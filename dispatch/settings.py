@@ -10,6 +10,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = REPO_ROOT / "data"
 DEFAULT_OSM = DATA_DIR / "osm" / "shenzhen-futian-nanshan.osm.bz2"
 DEFAULT_DISTRICTS = DATA_DIR / "boundaries" / "shenzhen-districts.geojson"
+DEFAULT_RULES = DATA_DIR / "rules"
 TIMEZONE = "Asia/Shanghai"
 UTC_OFFSET = "+08:00"  # China has no daylight saving time
 
@@ -28,6 +29,7 @@ class Settings:
     max_snap_m: float = 500.0
     solver_time_limit_s: float = 10.0
     speeds_path: Path | None = None  # YAML speed overrides per profile (LOOPVAN_SPEEDS)
+    rules_dir: Path | None = DEFAULT_RULES  # district road-rights rule files (LOOPVAN_RULES)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -40,4 +42,5 @@ class Settings:
             max_snap_m=float(env.get("LOOPVAN_MAX_SNAP_M", "500")),
             solver_time_limit_s=float(env.get("LOOPVAN_SOLVER_SECONDS", "10")),
             speeds_path=Path(env["LOOPVAN_SPEEDS"]) if env.get("LOOPVAN_SPEEDS") else None,
+            rules_dir=Path(env.get("LOOPVAN_RULES", str(DEFAULT_RULES))),
         )

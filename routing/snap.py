@@ -46,13 +46,17 @@ def snap(
     *,
     max_distance_m: float = DEFAULT_MAX_SNAP_M,
     label: str = "place",
+    exclude: frozenset[tuple[int, int]] = frozenset(),
 ) -> Snap:
     """Snap one place to the nearest usable edge.
+
+    ``exclude`` lists OSM ``(u, v)`` edges the place may not attach to (e.g. where
+    stopping is banned); the nearest other edge within ``max_distance_m`` is used.
 
     Raises
     ------
     SnapError
-        When the nearest road is farther than ``max_distance_m``.
+        When the nearest (allowed) road is farther than ``max_distance_m``.
     """
     x, y = cg.to_local(lon, lat)
     pt = Point(x, y)
@@ -61,6 +65,19 @@ def snap(
     if len(idx) == 0:
         raise SnapError(f"{label}: the road network is empty")
     dist = float(dists[0])
+    if exclude:
+        around = cg.tree.query(pt, predicate="dwithin", distance=max_distance_m)
+        allowed = [
+            int(i)
+            for i in around
+            if cg.edge_osm(int(i)) not in exclude and cg.geoms[int(i)].length > 0
+        ]
+        if not allowed:
+            raise SnapError(
+                f"{label} ({lat:.6f}, {lon:.6f}): no road where a van may stop within {max_distance_m:.0f} m",
+                distance_m=float("inf"),
+            )
+        dist = min(cg.geoms[i].distance(pt) for i in allowed)
     if dist > max_distance_m:
         raise SnapError(
             f"{label} ({lat:.6f}, {lon:.6f}) is {dist:.0f} m from the nearest road "
@@ -71,7 +88,9 @@ def snap(
     # distances can differ in the last bits, so exact ties (``all_matches``) miss the
     # twin: treat every edge within a millimetre of the nearest as tied.
     near = cg.tree.query(pt, predicate="dwithin", distance=dist + _TIE_M)
-    candidates = sorted(int(i) for i in near) or [int(i) for i in idx]
+    candidates = sorted(int(i) for i in near if cg.edge_osm(int(i)) not in exclude) or [
+        int(i) for i in idx
+    ]
     choice = candidates[0]
     frac = 0.0
     for e in candidates:
