@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 
 from dispatch import models as m
-from dispatch.settings import Settings
+from dispatch.settings import DEFAULT_RULES, Settings
 
 _TZ = dt.timezone(dt.timedelta(hours=8))
 
@@ -315,6 +315,122 @@ def cmd_export_plan(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _district_areas(settings: Settings) -> dict[str, Any]:
+    from shapely.geometry import shape
+
+    fc = json.loads(Path(settings.districts_path).read_text(encoding="utf-8"))
+    return {
+        (f["properties"].get("code") or f["properties"]["name_en"].lower()): shape(f["geometry"])
+        for f in fc["features"]
+    }
+
+
+def _file_rights(settings: Settings, net: Any, rules_dir: Path, code: str) -> Any:
+    """A district's rules from files (no database) plus the graph's OSM tag rules."""
+    from dispatch.planning import RoadRights
+    from road_rules.osm_tags import rules_from_tags
+    from road_rules.parse import load_rules
+    from routing.rules_bridge import edge_table
+
+    table = edge_table(net)
+    osm, skipped = rules_from_tags(table)
+    files = load_rules([rules_dir], district_areas=_district_areas(settings))
+    return RoadRights((files + osm).for_district(code), table, skipped)
+
+
+def _district_code(settings: Settings, name: str) -> str:
+    """Accept a district code (440304), an English or Chinese name (Futian, 福田)."""
+    fc = json.loads(Path(settings.districts_path).read_text(encoding="utf-8"))
+    for f in fc["features"]:
+        p = f["properties"]
+        code = p.get("code") or p["name_en"].lower()
+        if name in (code, p["name_en"], p["name_en"].lower(), p["name_zh"]):
+            return str(code)
+    raise UsageError(
+        f"unknown district {name!r}; use a code such as 440304 or a name such as Futian"
+    )
+
+
+def cmd_rules_show(args: argparse.Namespace, settings: Settings) -> int:
+    from dispatch.db import session_scope
+    from dispatch.planning import vehicle_info
+    from road_rules.evaluate import active_intervals, bands
+
+    code = _district_code(settings, args.district)
+    net = _network(settings)
+    rules_dir: Path = args.rules or settings.rules_dir or DEFAULT_RULES
+    rights = _file_rights(settings, net, rules_dir, code)
+    day = args.date or tomorrow()
+    with session_scope(_engine(settings)) as s:
+        veh = s.scalar(select(m.Vehicle).where(m.Vehicle.plate == args.vehicle))
+        if veh is None:
+            raise UsageError(
+                f"no vehicle with plate {args.vehicle!r} (see `loopvan scenario import`)"
+            )
+        info = vehicle_info(veh)
+
+    def hhmm(t: int) -> str:
+        return f"{t // 3600:02d}:{t % 3600 // 60:02d}"
+
+    rows = []
+    for r in rights.rules.rules:
+        iv = active_intervals(r, day)
+        applies = (
+            "yes" if r.applies_to(info) else ("exempt" if r.exempt_permits & info.permits else "no")
+        )
+        rows.append(
+            [
+                r.id,
+                r.effect,
+                applies,
+                ", ".join(f"{hhmm(a)}-{hhmm(b)}" for a, b in iv) or "not today",
+                r.title[:60],
+            ]
+        )
+    print(
+        f"{args.vehicle} ({info.vehicle_class}, {info.weight_class}, {info.fuel}, "
+        f"{info.gross_weight_kg} kg, permits: {', '.join(sorted(info.permits)) or 'none'}) on {day}"
+    )
+    print(table(rows, ["rule", "effect", "applies", "in force", "title"]))
+    print()
+    brows = [
+        [f"{hhmm(b.start)}-{hhmm(b.end)}", len(b.forbidden), ", ".join(b.rules) or "-"]
+        for b in bands(rights.rules, info, day, rights.table)
+    ]
+    print(table(brows, ["band", "forbidden edges", "rules in force"]))
+    return 0
+
+
+def cmd_rules_geojson(args: argparse.Namespace, settings: Settings) -> int:
+    from road_rules.export import rules_geojson
+
+    net = _network(settings)
+    rules_dir: Path = args.rules or settings.rules_dir or DEFAULT_RULES
+    codes = [_district_code(settings, d) for d in args.district] if args.district else None
+    feats: list[dict[str, Any]] = []
+    for code in codes or sorted(
+        {r.district for r in _file_rights(settings, net, rules_dir, "*").rules.rules}
+        | {"440304", "440305"}
+    ):
+        if code == "*":
+            continue
+        rights = _file_rights(settings, net, rules_dir, code)
+        feats += rules_geojson(rights.rules, rights.table)["features"]
+    seen: set[str] = set()
+    unique = []
+    for f in feats:  # OSM rules come with every district: keep one of each
+        if f["properties"]["rule"] not in seen:
+            seen.add(f["properties"]["rule"])
+            unique.append(f)
+    text = json.dumps({"type": "FeatureCollection", "features": unique}, ensure_ascii=False)
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(f"wrote {args.out}: {len(unique)} features")
+    else:
+        print(text)
+    return 0
+
+
 def cmd_check_plan(args: argparse.Namespace, settings: Settings) -> int:
     from road_rules.legality import check_plan
 
@@ -329,13 +445,26 @@ def cmd_check_plan(args: argparse.Namespace, settings: Settings) -> int:
         isinstance(p, dict) and p.get("format") == "loopvan-plan/1" for p in plans
     ):
         raise UsageError(f"{args.file}: not a plan JSON document (format loopvan-plan/1)")
-    g = _network(settings).graph
+    net = _network(settings)
+    g = net.graph
+    rules_dir = None if args.no_rules else (args.rules or settings.rules_dir)
     found = []
     for p in plans:
-        found += [(p["plan"]["district"]["name_en"], v) for v in check_plan(p, has_edge=g.has_edge)]
+        code = p["plan"]["district"]["code"]
+        rights = _file_rights(settings, net, rules_dir, code) if rules_dir is not None else None
+        found += [
+            (p["plan"]["district"]["name_en"], v)
+            for v in check_plan(
+                p,
+                has_edge=g.has_edge,
+                rules=rights.rules if rights else None,
+                edges=rights.table if rights else None,
+            )
+        ]
     if not found:
         n = sum(len(p["routes"]) for p in plans)
-        print(f"legal: {len(plans)} plan(s), {n} routes, no violation")
+        what = f"rules from {rules_dir} + OSM tags" if rules_dir is not None else "no road rights"
+        print(f"legal: {len(plans)} plan(s), {n} routes, no violation ({what})")
         return 0
     print(
         table(
@@ -494,7 +623,24 @@ def parser() -> argparse.ArgumentParser:
 
     ck = sub.add_parser("check-plan", help="replay a plan JSON and list violations (exit 1 if any)")
     ck.add_argument("file", type=Path)
+    ck.add_argument(
+        "--rules", type=Path, help="rule file or directory (default: the shipped data/rules)"
+    )
+    ck.add_argument("--no-rules", action="store_true", help="check without road rights")
     ck.set_defaults(func=cmd_check_plan)
+
+    ru = sub.add_parser("rules", help="road-rights rules").add_subparsers(dest="sub", required=True)
+    rs = ru.add_parser("show", help="the rules and time bands for a vehicle on a date")
+    rs.add_argument("--district", required=True, help="code (440304) or name (Futian, 福田)")
+    rs.add_argument("--date", type=_date, help="default: tomorrow")
+    rs.add_argument("--vehicle", required=True, help="plate")
+    rs.add_argument("--rules", type=Path)
+    rs.set_defaults(func=cmd_rules_show)
+    rg = ru.add_parser("geojson", help="zones and restricted roads as GeoJSON for the map")
+    rg.add_argument("--district", action="append")
+    rg.add_argument("--rules", type=Path)
+    rg.add_argument("--out", type=Path)
+    rg.set_defaults(func=cmd_rules_geojson)
 
     dm = sub.add_parser(
         "demo", help="load the demo scenario, build tomorrow's plans, serve the web app"
@@ -534,6 +680,7 @@ def main(argv: Sequence[str] | None = None, *, serve: Server | None = None) -> i
     """Entry point; returns the exit code. ``serve`` runs the web app for ``demo``/``serve``."""
     from dispatch.planning import PlanningError
     from dispatch.scenario import ScenarioError
+    from road_rules.errors import RuleError
     from road_rules.hours import HoursError
     from routing.errors import RoutingError
 
@@ -542,7 +689,7 @@ def main(argv: Sequence[str] | None = None, *, serve: Server | None = None) -> i
     _server[:] = [serve] if serve is not None else []
     try:
         return int(args.func(args, settings))
-    except (ScenarioError, PlanningError, RoutingError, HoursError, UsageError) as exc:
+    except (ScenarioError, PlanningError, RoutingError, HoursError, UsageError, RuleError) as exc:
         print(f"loopvan: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
