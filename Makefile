@@ -23,6 +23,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/loopvan bench matrix
 	$(BIN)/loopvan bench matrix --workers 2 --large-nodes 0
+	$(BIN)/loopvan bench rules
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

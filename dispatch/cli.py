@@ -315,27 +315,10 @@ def cmd_export_plan(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _district_areas(settings: Settings) -> dict[str, Any]:
-    from shapely.geometry import shape
-
-    fc = json.loads(Path(settings.districts_path).read_text(encoding="utf-8"))
-    return {
-        (f["properties"].get("code") or f["properties"]["name_en"].lower()): shape(f["geometry"])
-        for f in fc["features"]
-    }
-
-
 def _file_rights(settings: Settings, net: Any, rules_dir: Path, code: str) -> Any:
-    """A district's rules from files (no database) plus the graph's OSM tag rules."""
-    from dispatch.planning import RoadRights
-    from road_rules.osm_tags import rules_from_tags
-    from road_rules.parse import load_rules
-    from routing.rules_bridge import edge_table
+    from dispatch.rights import file_rights
 
-    table = edge_table(net)
-    osm, skipped = rules_from_tags(table)
-    files = load_rules([rules_dir], district_areas=_district_areas(settings))
-    return RoadRights((files + osm).for_district(code), table, skipped)
+    return file_rights(settings, net, rules_dir, code)
 
 
 def _district_code(settings: Settings, name: str) -> str:
@@ -573,6 +556,46 @@ def cmd_bench_matrix(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_bench_rules(args: argparse.Namespace, settings: Settings) -> int:
+    from road_rules.evaluate import bands
+    from road_rules.model import VehicleInfo
+
+    net = _network(settings)
+    rules_dir: Path = args.rules or settings.rules_dir or DEFAULT_RULES
+    day = args.date or tomorrow()
+    vehicles = [
+        VehicleInfo("diesel", "light_diesel", "light", "diesel", 4495),
+        VehicleInfo(
+            "ev", "light_electric", "light", "electric", 4495, frozenset({"SZ-EV-LOGISTICS"})
+        ),
+        VehicleInfo("box", "box_tail_lift", "medium", "diesel", 7500),
+    ]
+    rows = []
+    for code in ("440304", "440305"):
+        for v in vehicles:
+            rights = _file_rights(settings, net, rules_dir, code)
+            rights.table._memo.clear()  # cold: edge selections recomputed
+            t = time.perf_counter()
+            b = bands(rights.rules, v, day, rights.table)
+            cold = time.perf_counter() - t
+            t = time.perf_counter()
+            bands(rights.rules, v, day, rights.table)
+            warm = time.perf_counter() - t
+            rows.append(
+                [
+                    code,
+                    v.vehicle_class,
+                    len(rights.table),
+                    len(rights.rules.rules),
+                    len(b),
+                    f"{cold:.3f}",
+                    f"{warm:.3f}",
+                ]
+            )
+    print(table(rows, ["district", "class", "edges", "rules", "bands", "cold s", "warm s"]))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser of ``loopvan``."""
     p = argparse.ArgumentParser(
@@ -673,6 +696,10 @@ def parser() -> argparse.ArgumentParser:
     bm.add_argument("--seed", type=int, default=1)
     bm.add_argument("--json", action="store_true")
     bm.set_defaults(func=cmd_bench_matrix)
+    br = be.add_parser("rules", help="time-band evaluation benchmark")
+    br.add_argument("--date", type=_date)
+    br.add_argument("--rules", type=Path)
+    br.set_defaults(func=cmd_bench_rules)
     return p
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, jsonify
+from flask import Blueprint, abort, current_app, jsonify
 
-from dispatch import views
+from dispatch import rights, views
 from web import state
 
 bp = Blueprint("api", __name__)
@@ -37,6 +37,23 @@ def plan_geojson(plan_id: int) -> Any:
     if doc is None:
         abort(404, description=f"no plan with id {plan_id}")
     return jsonify(views.plan_geojson(doc, state.network()))
+
+
+@bp.get("/plans/<int:plan_id>/rules.geojson")
+def plan_rules(plan_id: int) -> Any:
+    """The road rights of the plan's district: zones and restricted roads with their hours."""
+    with state.db() as s:
+        doc = views.get_plan_json(s, plan_id)
+    if doc is None:
+        abort(404, description=f"no plan with id {plan_id}")
+    code = doc["plan"]["district"]["code"]
+    c = state.cache()
+    key = f"rules:{code}"
+    if key not in c:
+        c[key] = rights.district_rules_geojson(
+            current_app.config["LOOPVAN_SETTINGS"], state.network(), code
+        )
+    return jsonify(c[key])
 
 
 @bp.get("/network.geojson")

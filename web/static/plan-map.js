@@ -18,6 +18,32 @@
     }).addTo(map).bringToBack();
   });
 
+  var effectStyle = {
+    no_entry: { color: "#c0392b", weight: 2, fillOpacity: 0.08, dashArray: "4 3" },
+    max_weight: { color: "#8e44ad", weight: 2, fillOpacity: 0.08 },
+    no_stopping: { color: "#7f8c8d", weight: 1, opacity: 0.5 },
+    stationing_allowed: { color: "#27ae60", weight: 1, fillOpacity: 0.03 },
+  };
+  var zonesLayer = L.layerGroup();
+  var roadsLayer = L.layerGroup();
+  fetchJSON("/api/v1/plans/" + planId + "/rules.geojson").then(function (gj) {
+    var zones = gj.features.filter(function (f) { return f.geometry.type.indexOf("Polygon") >= 0; });
+    var roads = gj.features.filter(function (f) { return f.geometry.type.indexOf("Polygon") < 0; });
+    [[zones, zonesLayer], [roads, roadsLayer]].forEach(function (pair) { L.geoJSON(pair[0], {
+      style: function (f) { return effectStyle[f.properties.effect] || { color: "#c0392b" }; },
+      onEachFeature: function (f, layer) {
+        var p = f.properties;
+        var when = p.when ? "in force " + p.when : p.except_when ? "except " + p.except_when : "always";
+        layer.bindPopup("<b>" + p.rule + "</b> " + p.effect + "<br>" + p.title + "<br>" + when +
+          (p.days && p.days !== "all" ? " (" + p.days + ")" : ""));
+      },
+    }).addTo(pair[1]); });
+    zonesLayer.addTo(map);  // restricted roads are many: off until asked for
+    el.dataset.rules = gj.features.length;
+  });
+  L.control.layers(null, { "Restricted zones": zonesLayer, "Restricted roads": roadsLayer },
+    { collapsed: false }).addTo(map);
+
   fetchJSON("/api/v1/plans/" + planId + "/geojson").then(function (gj) {
     var bounds = L.latLngBounds([]);
     gj.features.forEach(function (f) {
