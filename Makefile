@@ -24,6 +24,7 @@ bench: $(STAMP)
 	$(BIN)/loopvan bench matrix
 	$(BIN)/loopvan bench matrix --workers 2 --large-nodes 0
 	$(BIN)/loopvan bench rules
+	$(BIN)/loopvan bench solver
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

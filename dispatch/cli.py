@@ -596,6 +596,47 @@ def cmd_bench_rules(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_solve_vrplib(args: argparse.Namespace, settings: Settings) -> int:
+    from routing.vrplib_solve import read_instance, solution_dict, solve_instance
+
+    inst = read_instance(args.file)
+    sol = solve_instance(inst, seconds=args.time_limit, engine=args.engine, seed=args.seed)
+    if args.json:
+        print(json.dumps(solution_dict(sol)))
+    else:
+        print(
+            f"{sol.instance}: {len(inst.coords) - 1} customers, engine {sol.engine}, {sol.seconds:.1f}s"
+        )
+        print(
+            table(
+                [[k + 1, len(r), " ".join(map(str, r))] for k, r in enumerate(sol.routes)],
+                ["route", "customers", "sequence"],
+            )
+        )
+        print(
+            f"distance {sol.distance:.2f}, vehicles {sol.vehicles}, feasible: {'yes' if sol.feasible else 'NO'}"
+        )
+        for p in sol.problems:
+            print(f"  problem: {p}")
+    return 0 if sol.feasible else 1
+
+
+def cmd_bench_solver(args: argparse.Namespace, settings: Settings) -> int:
+    from dispatch.bench import run_shenzhen_bench
+    from routing.bench_solver import run_solver_bench
+
+    run_solver_bench(
+        bench_dir=args.dir,
+        instances=args.instances,
+        limits=args.time_limits,
+        engines=args.engines,
+        as_json=args.json,
+    )
+    if not args.no_shenzhen:
+        run_shenzhen_bench(settings, args.time_limits, args.json)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser of ``loopvan``."""
     p = argparse.ArgumentParser(
@@ -678,6 +719,14 @@ def parser() -> argparse.ArgumentParser:
     dm.add_argument("--port", type=int, default=5000)
     dm.set_defaults(func=cmd_demo)
 
+    vr = sub.add_parser("solve-vrplib", help="solve a Solomon / VRPLIB VRPTW or CVRP instance")
+    vr.add_argument("file", type=Path)
+    vr.add_argument("--time-limit", type=float, default=10.0, help="seconds")
+    vr.add_argument("--engine", default="pyvrp", help="pyvrp (hybrid genetic search) or ortools")
+    vr.add_argument("--seed", type=int, default=0)
+    vr.add_argument("--json", action="store_true")
+    vr.set_defaults(func=cmd_solve_vrplib)
+
     sv = sub.add_parser("serve", help="serve the web app")
     sv.add_argument("--host", default="127.0.0.1")
     sv.add_argument("--port", type=int, default=5000)
@@ -696,6 +745,20 @@ def parser() -> argparse.ArgumentParser:
     bm.add_argument("--seed", type=int, default=1)
     bm.add_argument("--json", action="store_true")
     bm.set_defaults(func=cmd_bench_matrix)
+    bs = be.add_parser(
+        "solver", help="solver quality: benchmark instances and the Shenzhen scenario"
+    )
+    bs.add_argument(
+        "--dir", type=Path, default=Path(__file__).resolve().parent.parent / "data" / "bench"
+    )
+    bs.add_argument(
+        "--instances", nargs="*", help="instance names (default: a spread of Solomon + GH)"
+    )
+    bs.add_argument("--time-limits", type=float, nargs="+", default=[5.0, 30.0])
+    bs.add_argument("--engines", nargs="+", default=["pyvrp", "ortools"])
+    bs.add_argument("--no-shenzhen", action="store_true")
+    bs.add_argument("--json", action="store_true")
+    bs.set_defaults(func=cmd_bench_solver)
     br = be.add_parser("rules", help="time-band evaluation benchmark")
     br.add_argument("--date", type=_date)
     br.add_argument("--rules", type=Path)
