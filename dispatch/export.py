@@ -150,6 +150,7 @@ def plan_json(session: Session, plan: m.Plan) -> dict[str, Any]:
                 "id": f["id"],
                 "accepts": f["accepts"],
                 "open": [[iso(day, a), iso(day, b)] for a, b in f["open"]],
+                "daily_intake_kg": f.get("daily_intake_kg"),
             }
             for f in plan.facilities
         ],

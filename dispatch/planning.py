@@ -285,7 +285,11 @@ def build_problem(
     for st in stations:
         p = add("unload", st, f"station {st.ref}")
         wins = tuple(Window(a, b) for a, b in day_windows(st.opening_hours, day))
-        facilities.append(Facility(st.ref, p, wins, frozenset(st.accepts), st.unload_minutes * 60))
+        facilities.append(
+            Facility(
+                st.ref, p, wins, frozenset(st.accepts), st.unload_minutes * 60, st.daily_intake_kg
+            )
+        )
     stops: list[Stop] = []
     stop_rows: dict[str, Any] = {}
     for cp in points:
@@ -477,7 +481,12 @@ def _store(
         status="draft",
         solver_stats=dict(result.stats),
         facilities=[
-            {"id": f.id, "open": [[w.start, w.end] for w in f.open], "accepts": sorted(f.accepts)}
+            {
+                "id": f.id,
+                "open": [[w.start, w.end] for w in f.open],
+                "accepts": sorted(f.accepts),
+                "daily_intake_kg": f.daily_intake_kg,
+            }
             for f in prob.facilities
         ],
     )

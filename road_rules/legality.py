@@ -10,7 +10,8 @@ each edge. Reported, each with the rule id, the place and the time:
 * a stationing rule id: stationing where or when the district's rules do not allow;
 * a ``no_stopping`` rule id: a pickup or stationing visit on a road where stopping is banned;
 * ``capacity``, ``route_end``: load over capacity, negative, or not empty at the end;
-* ``station_closed``, ``station_material``: a transfer station closed or not accepting the load;
+* ``station_closed``, ``station_material``, ``station_intake``: a transfer station closed, not
+  accepting the load, or given more than its daily intake;
 * ``shift``, ``break``, ``timing``: shift limits, the driver's break, impossible timings.
 """
 
@@ -119,6 +120,34 @@ def check_plan(
             continue
         info = vehicle_info(veh)
         out += _check_route(day, veh, info, stops, facilities, has_edge, rules, lookup, calendar)
+    out += _check_intake(plan, facilities)
+    return out
+
+
+def _check_intake(plan: dict[str, Any], facilities: dict[str, dict[str, Any]]) -> list[Violation]:
+    """The kilograms unloaded at each station over all routes stay within its daily intake."""
+    total: dict[str, float] = {}
+    last: dict[str, str] = {}
+    for route in plan.get("routes", []):
+        before = 0.0
+        for s in route["stops"]:
+            if s["kind"] == "unload":
+                total[s["id"]] = total.get(s["id"], 0.0) + before
+                last[s["id"]] = s["arrival"]
+            before = float(s.get("load_after", {}).get("kg", 0))
+    out = []
+    for sid, kg in sorted(total.items()):
+        cap = facilities.get(sid, {}).get("daily_intake_kg")
+        if cap is not None and kg > cap + 1e-6:
+            out.append(
+                Violation(
+                    "station_intake",
+                    "-",
+                    f"unload:{sid}",
+                    last[sid],
+                    f"{kg:.0f} kg unloaded at {sid}, over its daily intake of {cap} kg",
+                )
+            )
     return out
 
 

@@ -106,6 +106,7 @@ class Facility:
     open: tuple[Window, ...]
     accepts: frozenset[str]
     unload_s: int
+    daily_intake_kg: int | None = None
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,22 @@
-"""The OR-Tools model of the daily collection problem (first version).
+"""The OR-Tools model of the daily collection problem.
 
-Modelled: several depots, heterogeneous fleet with per-profile travel matrices
-(registered as matrices, not Python callbacks), shifts, service/dwell times, time
-windows (several per stop), capacity in kg and litres, tail-lift-only stops, optional
-stops with priority penalties, and a final unload: every route that collects anything
-ends at a transfer station before returning to its depot, so it ends empty.
-Not yet modelled (see the solver issue): intermediate unload trips, breaks,
-time-dependent road rights.
+Modelled: several depots; a heterogeneous fleet with per-group travel matrices
+(registered as matrices, not Python callbacks); shifts and a driver break; service and
+dwell times; time windows (several per stop); capacity in kg and litres; **unload
+trips**: optional visits to copies of each transfer station, inside its opening hours,
+that empty the van (a station may be visited many times by many vans; a station
+refusing a material cannot be reached while that material is on board); every route
+**ends empty** (the load at the depot is zero, so the last action after collecting is
+an unload); tail-lift-only stops; optional stops with priority penalties; and a reason
+for every stop left out.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import time
+from dataclasses import dataclass
 
 import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
@@ -24,33 +28,40 @@ from routing.result import Result, Route, Unassigned, Visit
 _BIG_PENALTY = 1_000_000
 
 
-def _end_transfer(
-    problem: Problem, profile: str, depot: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For every place: the cheapest (time, distance, facility) of unloading then going home."""
-    sec = problem.seconds[profile]
-    met = problem.metres[profile]
-    n = len(problem.places)
-    fac = problem.facilities
-    if not fac:
-        raise ProblemError("no transfer station can take the day's materials")
-    cost = np.stack([sec[:, f.place] + f.unload_s + sec[f.place, depot] for f in fac])
-    dist = np.stack([met[:, f.place] + met[f.place, depot] for f in fac])
-    best = np.argmin(cost, axis=0)
-    cols = np.arange(n)
-    return cost[best, cols], dist[best, cols], best
+@dataclass(frozen=True)
+class _Unload:
+    facility: Facility
+    copy: int
 
 
-def _usable_facilities(problem: Problem) -> tuple[Facility, ...]:
-    materials = {m for s in problem.stops for m in s.materials}
-    starts = [v.shift.start for v in problem.vehicles] or [0]
-    ends = [v.shift.end for v in problem.vehicles] or [0]
-    lo, hi = min(starts), max(ends)
-    return tuple(
-        f
-        for f in problem.facilities
-        if materials <= f.accepts and any(w.start <= lo and w.end >= hi for w in f.open)
-    )
+def _unload_copies(prob: Problem) -> list[_Unload]:
+    """Optional unload visits per station: enough for several trips per van, within daily intake."""
+    open_fac = [f for f in prob.facilities if f.open and f.accepts]
+    if not open_fac or not prob.vehicles:
+        return []
+    max_cap = max(v.capacity_kg for v in prob.vehicles) or 1
+    per = max(2, math.ceil(3 * len(prob.vehicles) / len(open_fac)))
+    out = []
+    for f in open_fac:
+        n = per
+        if f.daily_intake_kg is not None:
+            n = min(
+                n, max(1, f.daily_intake_kg // max_cap)
+            )  # a full van per visit stays within intake
+        out += [_Unload(f, k) for k in range(n)]
+    return out
+
+
+def _material_groups(
+    prob: Problem, facs: list[Facility]
+) -> list[tuple[frozenset[str], frozenset[str]]]:
+    """Materials grouped by the set of stations accepting them; only groups some station refuses."""
+    ids = frozenset(f.id for f in facs)
+    by_sig: dict[frozenset[str], set[str]] = {}
+    for m in sorted({m for s in prob.stops for m in s.materials}):
+        sig = frozenset(f.id for f in facs if m in f.accepts)
+        by_sig.setdefault(sig, set()).add(m)
+    return [(frozenset(ms), sig) for sig, ms in by_sig.items() if sig != ids]
 
 
 def solve(problem: Problem, limits: Limits) -> Result:
@@ -59,34 +70,58 @@ def solve(problem: Problem, limits: Limits) -> Result:
     Raises
     ------
     ProblemError
-        When no transfer station accepts every material of the day for the whole shift.
+        When the solver cannot produce even an empty plan.
     """
     t0 = time.monotonic()
-    facilities = _usable_facilities(problem)
-    if problem.stops and not facilities:
-        raise ProblemError(
-            "no transfer station accepts every material of the day and is open for the whole shift"
-        )
-    prob = Problem(
-        problem.places, problem.vehicles, problem.stops, facilities, problem.seconds, problem.metres
-    )
+    prob = problem
     vehicles = prob.vehicles
-    stops = prob.stops
     if not vehicles:
         return Result(
             (),
-            tuple(Unassigned(s.id, "no_vehicle", "no vehicle in the fleet") for s in stops),
+            tuple(Unassigned(s.id, "no_vehicle", "no vehicle in the fleet") for s in prob.stops),
             {"status": "no_vehicles"},
         )
+    unloads = _unload_copies(prob)
+    facs = sorted({u.facility for u in unloads}, key=lambda f: f.id)
+    accepted = {m for f in facs for m in f.accepts}
+    tail_lift = [vi for vi, v in enumerate(vehicles) if v.tail_lift]
+    unassigned: list[Unassigned] = []
+    stops: list[Stop] = []
+    for s in prob.stops:
+        refused = sorted(set(s.materials) - accepted)
+        reason = (
+            Unassigned(s.id, "no_station", f"no transfer station open today accepts {refused}")
+            if refused
+            else _static_reason(prob, s, tail_lift)
+        )
+        if reason is None:
+            stops.append(s)
+        else:
+            unassigned.append(reason)
+    groups = _material_groups(prob, facs)
+    # Stations that take everything and are open all working day close every route
+    # implicitly: the end of a route costs the way through the best of them. An explicit
+    # final unload would make opening a new route a two-node insertion, which the
+    # insertion heuristics cannot do.
+    day_mats = {m for s in stops for m in s.materials}
+    lo = min(v.shift.start for v in vehicles)
+    hi = max(v.shift.end for v in vehicles)
+    final_facs = [
+        f
+        for f in facs
+        if day_mats <= f.accepts and any(w.start <= lo and hi <= w.end for w in f.open)
+    ]
 
     depots = sorted({v.depot_place for v in vehicles})
-    # Model nodes: one start per depot, one end per depot, then the stops.
     start_node = {d: i for i, d in enumerate(depots)}
     end_node = {d: len(depots) + i for i, d in enumerate(depots)}
     first_stop = 2 * len(depots)
-    n_nodes = first_stop + len(stops)
-    node_place = [*depots, *depots, *(s.place for s in stops)]
-    service = [0] * first_stop + [s.service_s for s in stops]
+    first_unload = first_stop + len(stops)
+    n_nodes = first_unload + len(unloads)
+    node_place = [*depots, *depots, *(s.place for s in stops), *(u.facility.place for u in unloads)]
+    service = (
+        [0] * first_stop + [s.service_s for s in stops] + [u.facility.unload_s for u in unloads]
+    )
 
     manager = pywrapcp.RoutingIndexManager(
         n_nodes,
@@ -96,21 +131,26 @@ def solve(problem: Problem, limits: Limits) -> Result:
     )
     routing = pywrapcp.RoutingModel(manager)
     idx_place = np.array(node_place)
+    svc = np.array(service, dtype=np.int64)
 
     transit_ids: dict[tuple[str, int], int] = {}
-    end_info: dict[tuple[str, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    final_of: dict[tuple[str, int], np.ndarray] = {}
     for vi, v in enumerate(vehicles):
         key = (v.profile, v.depot_place)
         if key not in transit_ids:
             sec = prob.seconds[v.profile]
             m = sec[np.ix_(idx_place, idx_place)].astype(np.int64)
-            et, ed, ef = _end_transfer(prob, v.profile, v.depot_place)
-            end_info[key] = (et, ed, ef)
-            for d in depots:
-                col = end_node[d]
-                m[:, col] = et[idx_place] if d == v.depot_place else 10**7
-                m[start_node[d], col] = 0  # an unused van goes nowhere
-            m = m + np.array(service, dtype=np.int64)[:, None]
+            if final_facs:
+                cost = np.stack(
+                    [sec[:, f.place] + f.unload_s + sec[f.place, v.depot_place] for f in final_facs]
+                )
+                best = np.argmin(cost, axis=0)
+                final_of[key] = best
+                via = cost[best, np.arange(len(prob.places))]
+                for d in depots:
+                    m[:, end_node[d]] = via[idx_place] if d == v.depot_place else 10**7
+                    m[start_node[d], end_node[d]] = 0  # an unused van goes nowhere
+            m = m + svc[:, None]
             transit_ids[key] = routing.RegisterTransitMatrix(m.tolist())
         routing.SetArcCostEvaluatorOfVehicle(transit_ids[key], vi)
         routing.SetFixedCostOfVehicle(v.fixed_cost, vi)
@@ -125,11 +165,88 @@ def solve(problem: Problem, limits: Limits) -> Result:
         tdim.CumulVar(routing.End(vi)).SetRange(v.shift.start, v.shift.end)
         routing.AddVariableMinimizedByFinalizer(tdim.CumulVar(routing.End(vi)))
         routing.AddVariableMaximizedByFinalizer(tdim.CumulVar(routing.Start(vi)))
+
+    def set_windows(index: int, wins: list[tuple[int, int]]) -> None:
+        wins = sorted(w for w in wins if w[1] >= w[0])
+        cum = tdim.CumulVar(index)
+        cum.SetRange(wins[0][0], wins[-1][1])
+        for (_, a_end), (b_start, _) in itertools.pairwise(wins):
+            if b_start - a_end > 1:
+                cum.RemoveInterval(a_end + 1, b_start - 1)
+
+    # Capacity: pickups add load; an unload takes off up to a full van (slack), never below zero.
+    max_kg = max(v.capacity_kg for v in vehicles)
+    max_l = max(v.capacity_l for v in vehicles)
+    kg = [0] * first_stop + [s.demand_kg for s in stops] + [-max_kg] * len(unloads)
+    lt = [0] * first_stop + [s.demand_l for s in stops] + [-max_l] * len(unloads)
+    dims = []
+    for name, vec, cap, caps in (
+        ("kg", kg, max_kg, [v.capacity_kg for v in vehicles]),
+        ("litres", lt, max_l, [v.capacity_l for v in vehicles]),
+    ):
+        cb = routing.RegisterUnaryTransitVector(vec)
+        routing.AddDimensionWithVehicleCapacity(cb, cap, caps, True, name)
+        dims.append(routing.GetDimensionOrDie(name))
+    # Material groups some stations refuse: tracked so a van never arrives there carrying them.
+    gdims = []
+    for gi, (mats, accepting) in enumerate(groups):
+        vec = [0] * first_stop
+        for s in stops:
+            share = (
+                s.demand_kg
+                if set(s.materials) <= mats
+                else (s.demand_kg if set(s.materials) & mats else 0)
+            )
+            vec.append(share)
+        vec += [-max_kg if u.facility.id in accepting else 0 for u in unloads]
+        cb = routing.RegisterUnaryTransitVector(vec)
+        routing.AddDimensionWithVehicleCapacity(
+            cb, max_kg, [max_kg] * len(vehicles), True, f"group{gi}"
+        )
+        gdims.append((routing.GetDimensionOrDie(f"group{gi}"), accepting))
+    for node in range(n_nodes):
+        if node < first_stop:
+            continue
+        index = manager.NodeToIndex(node)
+        if node < first_unload:
+            for d in dims:
+                d.SlackVar(index).SetValue(0)
+            for d, _acc in gdims:
+                d.SlackVar(index).SetValue(0)
+    if not final_facs:
+        for vi in range(len(vehicles)):
+            for d in dims:
+                d.CumulVar(routing.End(vi)).SetMax(
+                    0
+                )  # every route ends empty: last action an unload
+            for d, _acc in gdims:
+                d.CumulVar(routing.End(vi)).SetMax(0)
+
+    for k, s in enumerate(stops):
+        index = manager.NodeToIndex(first_stop + k)
+        set_windows(index, [(w.start, w.end - s.service_s) for w in s.windows])
+        if s.needs_tail_lift:
+            routing.VehicleVar(index).SetValues([-1, *tail_lift])
+        routing.AddDisjunction([index], _BIG_PENALTY * (1 + s.priority))
+    for k, u in enumerate(unloads):
+        index = manager.NodeToIndex(first_unload + k)
+        set_windows(
+            index,
+            [
+                (w.start, w.end - u.facility.unload_s)
+                for w in u.facility.open
+                if w.end - w.start >= u.facility.unload_s
+            ]
+            or [(0, 0)],
+        )
+        for d, accepting in gdims:
+            if u.facility.id not in accepting:
+                d.CumulVar(index).SetMax(0)
+                d.SlackVar(index).SetValue(0)
+        routing.AddDisjunction([index], 0)
+
     # Driver breaks: an interval inside the break window that no visit may overlap.
-    node_visit = [0] * routing.Size()
-    for index in range(routing.Size()):
-        node = manager.IndexToNode(index)
-        node_visit[index] = service[node]
+    node_visit = [service[manager.IndexToNode(i)] for i in range(routing.Size())]
     for vi, v in enumerate(vehicles):
         if v.break_window is None or v.break_s <= 0:
             continue
@@ -138,36 +255,6 @@ def solve(problem: Problem, limits: Limits) -> Result:
             w.start, w.end - v.break_s, v.break_s, False, f"break-{vi}"
         )
         tdim.SetBreakIntervalsOfVehicle([brk], vi, node_visit)
-
-    kg = [0] * first_stop + [s.demand_kg for s in stops]
-    lt = [0] * first_stop + [s.demand_l for s in stops]
-    kg_cb = routing.RegisterUnaryTransitVector(kg)
-    l_cb = routing.RegisterUnaryTransitVector(lt)
-    routing.AddDimensionWithVehicleCapacity(kg_cb, 0, [v.capacity_kg for v in vehicles], True, "kg")
-    routing.AddDimensionWithVehicleCapacity(
-        l_cb, 0, [v.capacity_l for v in vehicles], True, "litres"
-    )
-
-    tail_lift = [vi for vi, v in enumerate(vehicles) if v.tail_lift]
-    unassigned: list[Unassigned] = []
-    for k, s in enumerate(stops):
-        node = first_stop + k
-        index = manager.NodeToIndex(node)
-        reason = _static_reason(prob, s, tail_lift)
-        if reason is not None:
-            unassigned.append(reason)
-            routing.AddDisjunction([index], 0)
-            routing.VehicleVar(index).SetValues([-1])
-            continue
-        cum = tdim.CumulVar(index)
-        wins = sorted((w.start, w.end - s.service_s) for w in s.windows)
-        cum.SetRange(wins[0][0], wins[-1][1])
-        for (_, a_end), (b_start, _) in itertools.pairwise(wins):
-            if b_start - a_end > 1:
-                cum.RemoveInterval(a_end + 1, b_start - 1)
-        if s.needs_tail_lift:
-            routing.VehicleVar(index).SetValues([-1, *tail_lift])
-        routing.AddDisjunction([index], _BIG_PENALTY * (1 + s.priority))
 
     params = pywrapcp.DefaultRoutingSearchParameters()
     params.first_solution_strategy = (
@@ -183,23 +270,27 @@ def solve(problem: Problem, limits: Limits) -> Result:
 
     routes: list[Route] = []
     for vi, v in enumerate(vehicles):
-        idx = routing.Start(vi)
-        seq: list[int] = []
-        idx = solution.Value(routing.NextVar(idx))
-        while not routing.IsEnd(idx):
-            seq.append(manager.IndexToNode(idx) - first_stop)
-            idx = solution.Value(routing.NextVar(idx))
-        if not seq:
-            continue
-        starts = []
+        seq: list[tuple[int, int]] = []  # (node, planned start)
         idx = solution.Value(routing.NextVar(routing.Start(vi)))
         while not routing.IsEnd(idx):
-            starts.append(solution.Value(tdim.CumulVar(idx)))
+            seq.append((manager.IndexToNode(idx), solution.Value(tdim.CumulVar(idx))))
             idx = solution.Value(routing.NextVar(idx))
-        route = _timeline(
-            prob, v, [stops[k] for k in seq], starts, end_info[(v.profile, v.depot_place)][2]
-        )
-        routes.append(_with_break(prob, v, route))
+        if not any(first_stop <= node < first_unload for node, _ in seq):
+            continue
+        items: list[tuple[Stop | Facility, int]] = [
+            (
+                stops[node - first_stop]
+                if node < first_unload
+                else unloads[node - first_unload].facility,
+                st,
+            )
+            for node, st in seq
+        ]
+        fin = final_of.get((v.profile, v.depot_place))
+        if fin is not None:
+            last_place = items[-1][0].place
+            items.append((final_facs[int(fin[last_place])], 0))
+        routes.append(_with_break(prob, v, _timeline(prob, v, items)))
 
     served = {vis.ref for r in routes for vis in r.visits}
     known = {u.stop_id for u in unassigned}
@@ -208,45 +299,47 @@ def solve(problem: Problem, limits: Limits) -> Result:
             unassigned.append(_dynamic_reason(prob, s, routes))
     stats: dict[str, float | int | str] = {
         "status": "solved",
+        "engine": "ortools-gls",
         "objective": int(solution.ObjectiveValue()),
         "wall_s": round(time.monotonic() - t0, 3),
         "vehicles_used": len(routes),
-        "stops_served": len(served & {s.id for s in stops}),
+        "stops_served": len(served & {s.id for s in prob.stops}),
         "stops_unassigned": len(unassigned),
+        "unloads": sum(1 for r in routes for x in r.visits if x.kind == "unload"),
         "distance_m": sum(r.distance_m for r in routes),
         "duration_s": sum(r.duration_s for r in routes),
     }
     return Result(tuple(routes), tuple(unassigned), stats)
 
 
-def _timeline(
-    prob: Problem, v: Vehicle, seq: list[Stop], starts: list[int], end_fac: np.ndarray
-) -> Route:
+def _timeline(prob: Problem, v: Vehicle, items: list[tuple[Stop | Facility, int]]) -> Route:
+    """Times and loads along a route: leave each visit as soon as it is done, wait on arrival."""
     sec = prob.seconds[v.profile]
     met = prob.metres[v.profile]
-    visits: list[Visit] = []
-    # Leave the depot just in time for the first stop's planned start.
-    first_travel = int(sec[v.depot_place, seq[0].place])
-    depart = max(v.shift.start, starts[0] - first_travel)
-    visits.append(Visit("depot", "depot", v.depot_place, v.shift.start, depart, depart, 0, 0))
+    first_place = items[0][0].place
+    depart = max(v.shift.start, items[0][1] - int(sec[v.depot_place, first_place]))
+    visits: list[Visit] = [
+        Visit("depot", "depot", v.depot_place, v.shift.start, depart, depart, 0, 0)
+    ]
     kg = lt = 0
     prev, dist = v.depot_place, 0
-    for s, st in zip(seq, starts, strict=True):
-        arrival = depart + int(sec[prev, s.place])
-        dist += int(met[prev, s.place])
-        kg += s.demand_kg
-        lt += s.demand_l
-        depart = st + s.service_s
-        visits.append(Visit(s.kind, s.id, s.place, arrival, st, depart, kg, lt))
-        prev = s.place
-    fac = prob.facilities[int(end_fac[prev])]
-    arrival = depart + int(sec[prev, fac.place])
-    dist += int(met[prev, fac.place])
-    depart = arrival + fac.unload_s
-    visits.append(Visit("unload", fac.id, fac.place, arrival, arrival, depart, 0, 0))
-    home = depart + int(sec[fac.place, v.depot_place])
-    dist += int(met[fac.place, v.depot_place])
-    visits.append(Visit("depot", "depot", v.depot_place, home, home, home, 0, 0))
+    for item, st in items:
+        arrival = depart + int(sec[prev, item.place])
+        dist += int(met[prev, item.place])
+        if isinstance(item, Facility):
+            start = max(arrival, st)
+            depart = start + item.unload_s
+            kg = lt = 0
+            visits.append(Visit("unload", item.id, item.place, arrival, start, depart, 0, 0))
+        else:
+            kg += item.demand_kg
+            lt += item.demand_l
+            depart = st + item.service_s
+            visits.append(Visit(item.kind, item.id, item.place, arrival, st, depart, kg, lt))
+        prev = item.place
+    home = depart + int(sec[prev, v.depot_place])
+    dist += int(met[prev, v.depot_place])
+    visits.append(Visit("depot", "depot", v.depot_place, home, home, home, kg, lt))
     return Route(v.id, tuple(visits), dist, home - visits[0].departure)
 
 
