@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+import shapely
 from shapely.geometry import Point
 
 from routing.compiled import CompiledGraph
@@ -66,18 +68,25 @@ def snap(
         raise SnapError(f"{label}: the road network is empty")
     dist = float(dists[0])
     if exclude:
-        around = cg.tree.query(pt, predicate="dwithin", distance=max_distance_m)
-        allowed = [
-            int(i)
-            for i in around
-            if cg.edge_osm(int(i)) not in exclude and cg.geoms[int(i)].length > 0
-        ]
+        # Widen the search ring until an edge the place may attach to turns up.
+        radius = dist + 50.0
+        allowed: list[int] = []
+        while True:
+            around = cg.tree.query(pt, predicate="dwithin", distance=min(radius, max_distance_m))
+            allowed = [
+                int(i)
+                for i in around
+                if cg.edge_osm(int(i)) not in exclude and cg.geoms[int(i)].length > 0
+            ]
+            if allowed or radius >= max_distance_m:
+                break
+            radius *= 2
         if not allowed:
             raise SnapError(
                 f"{label} ({lat:.6f}, {lon:.6f}): no road where a van may stop within {max_distance_m:.0f} m",
                 distance_m=float("inf"),
             )
-        dist = min(cg.geoms[i].distance(pt) for i in allowed)
+        dist = float(shapely.distance(np.asarray([cg.geoms[i] for i in allowed]), pt).min())
     if dist > max_distance_m:
         raise SnapError(
             f"{label} ({lat:.6f}, {lon:.6f}) is {dist:.0f} m from the nearest road "
