@@ -68,7 +68,18 @@ def _area_mask(table: EdgeTable, area: BaseGeometry) -> np.ndarray:
 
 def edge_mask(rule: Rule, table: EdgeTable) -> np.ndarray:
     """Boolean per edge: does the rule's *where* select it (memoised per table)."""
-    key = ("mask", rule.id, rule.origin)
+    w0 = rule.where
+    # Keyed by the selection itself, so an edited rule reloaded under the same id is re-evaluated.
+    key = (
+        "mask",
+        rule.id,
+        rule.origin,
+        w0.area.wkb if w0.area is not None else None,
+        w0.highways,
+        w0.road_names,
+        w0.way_ids,
+        w0.points,
+    )
     hit = table._memo.get(key)
     if hit is not None:
         return hit
@@ -221,6 +232,21 @@ def no_stopping_rules(
             continue
         if any(a < end and start < b for a, b in active_intervals(r, day, calendar)):
             out.append(r)
+    return out
+
+
+def covering_stationing_rules(rules: RuleSet, point_ref: str, lon: float, lat: float) -> list[Rule]:
+    """The ``stationing_allowed`` rules whose *where* covers a collection point."""
+    pt = Point(lon, lat)
+    out = []
+    for r in rules.rules:
+        if r.effect != "stationing_allowed":
+            continue
+        if r.where.points and point_ref not in r.where.points:
+            continue
+        if r.where.area is not None and not r.where.area.covers(pt):
+            continue
+        out.append(r)
     return out
 
 

@@ -44,7 +44,10 @@ def _split_rules(expr: str) -> tuple[list[str], list[str]]:
     """Rules for ordinary days, and the PH rules rewritten to apply every day."""
     normal: list[str] = []
     holiday: list[str] = []
-    for rule in (r.strip() for r in re.split(r";|\|\|", expr)):
+    # Rules are separated by ";" and "||", and by the "additional rule" comma: one that
+    # follows a time (or off/closed) and precedes a day selector ("Mo-Sa 09:00-12:00, PH off").
+    parts = re.split(r";|\|\||(?:(?<=\d)|(?<=off)|(?<=closed))\s*,\s*(?=(?:Mo|Tu|We|Th|Fr|Sa|Su|PH|SH)\b)", expr)
+    for rule in (r.strip() for r in parts):
         if not rule:
             continue
         m = _SELECTOR.match(rule)

@@ -25,7 +25,12 @@ from typing import Any
 
 from road_rules.calendar import ChinaCalendar
 from road_rules.edges import EdgeTable
-from road_rules.evaluate import blocking_rules_at, no_stopping_rules, stationing_windows
+from road_rules.evaluate import (
+    blocking_rules_at,
+    covering_stationing_rules,
+    no_stopping_rules,
+    stationing_windows,
+)
 from road_rules.model import RuleSet, VehicleInfo
 
 EdgeCheck = Callable[[int, int], bool]
@@ -202,9 +207,9 @@ def _check_route(
         if rules is not None and s["kind"] == "station":
             allowed = stationing_windows(rules, day, s["id"], s["lon"], s["lat"], calendar=calendar)
             if allowed is not None and not any(a <= start and dep <= b for a, b in allowed):
-                ids = [r.id for r in rules.rules if r.effect == "stationing_allowed"]
+                ids = [r.id for r in covering_stationing_rules(rules, s["id"], s["lon"], s["lat"])]
                 v(
-                    ids[0] if len(ids) == 1 else "stationing",
+                    "/".join(ids) or "stationing",
                     f"stations {s['start'][11:16]}–{s['departure'][11:16]}, outside the district's stationing windows",
                 )
         if (
@@ -214,12 +219,15 @@ def _check_route(
             and leg is not None
         ):
             pair = (int(leg["end_edge"][0]), int(leg["end_edge"][1]))
-            for e in lookup.idx.get(pair, []):
+            banned = {
+                r.id: r
+                for e in lookup.idx.get(pair, [])
                 for r in no_stopping_rules(
                     rules, info, day, lookup.table, e, start, dep, calendar=calendar
-                ):
-                    v(r.id, f"stops on {lookup.name(pair)}, where stopping is banned ({r.title})")
-                break
+                )
+            }
+            for r in banned.values():
+                v(r.id, f"stops on {lookup.name(pair)}, where stopping is banned ({r.title})")
         load = s.get("load_after", {})
         if (
             load.get("kg", 0) > veh["capacity_kg"] + 1e-6
@@ -307,9 +315,15 @@ def _check_leg(
             ((int(leg["end_edge"][0]), int(leg["end_edge"][1])), times[-1] if times else prev_dep)
         )
     for pair, t in steps:
-        for e in lookup.idx.get(pair, [])[:1]:
-            for r in blocking_rules_at(rules, info, day, t, lookup.table, e, calendar=calendar):
-                v(r.id, f"drives {lookup.name(pair)} while forbidden: {r.title}", t)
+        # Parallel edges between the same nodes: the plan names the pair, so any of them counts
+        # (the planner forbids the pair when any of them is forbidden).
+        hit = {
+            r.id: r
+            for e in lookup.idx.get(pair, [])
+            for r in blocking_rules_at(rules, info, day, t, lookup.table, e, calendar=calendar)
+        }
+        for r in hit.values():
+            v(r.id, f"drives {lookup.name(pair)} while forbidden: {r.title}", t)
     return out
 
 

@@ -31,6 +31,16 @@ from road_rules.model import (
 )
 
 
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that leaves dates as text: a bad date is then a field error, not a crash."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:timestamp"]
+    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def _date(v: Any) -> dt.date:
     if isinstance(v, dt.date):
         return v
@@ -68,7 +78,7 @@ def parse_rules_text(
     """
     problems: list[str] = []
     try:
-        data = yaml.safe_load(text) or {}
+        data = yaml.load(text, Loader=_Loader) or {}  # _Loader is a SafeLoader
     except yaml.YAMLError as exc:
         raise RuleError([f"{source}: not valid YAML ({exc})"]) from None
     if not isinstance(data, dict):
@@ -144,6 +154,10 @@ def parse_rules_text(
         fuels = _str_set(veh.get("fuels"))
         if fuels - set(FUELS):
             bad("vehicles.fuels", f"unknown {sorted(fuels - set(FUELS))}; known: {list(FUELS)}")
+        mgw = veh.get("min_gross_weight_kg") or 0
+        if isinstance(mgw, bool) or not isinstance(mgw, int | float) or mgw < 0:
+            bad("vehicles.min_gross_weight_kg", f"must be a number of kg >= 0, got {mgw!r}")
+            mgw = 0
         where_raw = r.get("where") or {}
         if not isinstance(where_raw, dict):
             bad("where", "must be a mapping")
@@ -206,9 +220,7 @@ def parse_rules_text(
                 source=str(r.get("source", "")),
                 valid_from=vf,
                 valid_to=vt,
-                vehicles=VehicleSelector(
-                    classes, wcs, fuels, int(veh.get("min_gross_weight_kg", 0) or 0)
-                ),
+                vehicles=VehicleSelector(classes, wcs, fuels, int(mgw)),
                 where=Where(
                     area=area,
                     road_names=_str_set(where_raw.get("road_names")),
