@@ -142,6 +142,9 @@ class Limits:
 
     time_limit_s: float = 10.0
     seed: int = 0
+    #: OR-Tools first-solution strategy name; None picks by size (insertion for small
+    #: problems, path-cheapest-arc for large ones, where insertion is too slow).
+    first_solution: str | None = None
 
     def __post_init__(self) -> None:
         if self.time_limit_s <= 0:

@@ -26,6 +26,8 @@ from routing.problem import Facility, Limits, Problem, Stop, Vehicle
 from routing.result import Result, Route, Unassigned, Visit
 
 _BIG_PENALTY = 1_000_000
+#: Above this many stops the insertion heuristics are too slow for a first solution.
+LARGE = 400
 
 
 @dataclass(frozen=True)
@@ -257,9 +259,13 @@ def solve(problem: Problem, limits: Limits) -> Result:
         tdim.SetBreakIntervalsOfVehicle([brk], vi, node_visit)
 
     params = pywrapcp.DefaultRoutingSearchParameters()
-    params.first_solution_strategy = (
-        routing_enums_pb2.FirstSolutionStrategy.PARALLEL_CHEAPEST_INSERTION
+    strategy = limits.first_solution or (
+        "PARALLEL_CHEAPEST_INSERTION" if len(stops) <= LARGE else "PATH_CHEAPEST_ARC"
     )
+    try:
+        params.first_solution_strategy = getattr(routing_enums_pb2.FirstSolutionStrategy, strategy)
+    except AttributeError:
+        raise ProblemError(f"unknown first-solution strategy {strategy!r}") from None
     params.local_search_metaheuristic = (
         routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
     )
