@@ -69,11 +69,23 @@ def _material_groups(
 def solve(problem: Problem, limits: Limits) -> Result:
     """Solve ``problem`` within ``limits``; a pure function of its inputs.
 
+    Large problems (more than :data:`LARGE` stops) are decomposed by area: see
+    :mod:`routing.decompose`.
+
     Raises
     ------
     ProblemError
         When the solver cannot produce even an empty plan.
     """
+    if len(problem.stops) > LARGE and len(problem.vehicles) > 1:
+        from routing.decompose import solve_by_area
+
+        return solve_by_area(problem, limits, _solve_one)
+    return _solve_one(problem, limits)
+
+
+def _solve_one(problem: Problem, limits: Limits) -> Result:
+    """The OR-Tools model on one (sub)problem."""
     t0 = time.monotonic()
     prob = problem
     vehicles = prob.vehicles
