@@ -122,6 +122,11 @@ class Problem:
     facilities: tuple[Facility, ...]
     seconds: dict[str, np.ndarray] = field(hash=False)
     metres: dict[str, np.ndarray] = field(hash=False)
+    #: Warm start: vehicle id -> stop ids in order (e.g. the current plan's routes).
+    initial_routes: dict[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
+    #: Pinned prefixes: vehicle id -> stop ids that must open its route in this order
+    #: (finished and current stops during intraday re-planning).
+    pinned: dict[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         n = len(self.places)
@@ -134,6 +139,19 @@ class Problem:
         ids = [s.id for s in self.stops]
         if len(set(ids)) != len(ids):
             raise ProblemError("stop ids are not unique")
+        vids = {v.id for v in self.vehicles}
+        known = set(ids)
+        for what, table in (("initial route", self.initial_routes), ("pinned route", self.pinned)):
+            for vid, seq in table.items():
+                if vid not in vids:
+                    raise ProblemError(f"{what} for unknown vehicle {vid!r}")
+                if set(seq) - known:
+                    raise ProblemError(
+                        f"{what} of {vid} names unknown stops {sorted(set(seq) - known)}"
+                    )
+        pinned_ids = [sid for seq in self.pinned.values() for sid in seq]
+        if len(pinned_ids) != len(set(pinned_ids)):
+            raise ProblemError("a stop is pinned to two routes")
 
 
 @dataclass(frozen=True)

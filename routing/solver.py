@@ -77,7 +77,11 @@ def solve(problem: Problem, limits: Limits) -> Result:
     ProblemError
         When the solver cannot produce even an empty plan.
     """
-    if len(problem.stops) > LARGE and len(problem.vehicles) > 1:
+    if (
+        len(problem.stops) > LARGE
+        and len(problem.vehicles) > 1
+        and not (problem.pinned or problem.initial_routes)
+    ):
         from routing.decompose import solve_by_area
 
         return solve_by_area(problem, limits, _solve_one)
@@ -282,7 +286,37 @@ def _solve_one(problem: Problem, limits: Limits) -> Result:
         routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
     )
     params.time_limit.FromMilliseconds(int(limits.time_limit_s * 1000))
-    solution = routing.SolveWithParameters(params)
+    # Pinned prefixes: these stops open the vehicle's route, in this order.
+    node_of = {s.id: first_stop + k for k, s in enumerate(stops)}
+    vindex = {v.id: vi for vi, v in enumerate(vehicles)}
+    for vid, pin in prob.pinned.items():
+        vi = vindex[vid]
+        prev = routing.Start(vi)
+        for sid in pin:
+            if sid not in node_of:
+                raise ProblemError(
+                    f"pinned stop {sid} of {vid} cannot be served ({_why(unassigned, sid)})"
+                )
+            index = manager.NodeToIndex(node_of[sid])
+            routing.VehicleVar(index).SetValue(vi)
+            routing.solver().Add(routing.NextVar(prev) == index)
+            prev = index
+    routing.CloseModelWithParameters(params)
+    initial = None
+    if prob.initial_routes:
+        seqs = [
+            [
+                manager.NodeToIndex(node_of[sid])
+                for sid in prob.initial_routes.get(v.id, ())
+                if sid in node_of
+            ]
+            for v in vehicles
+        ]
+        initial = routing.ReadAssignmentFromRoutes(seqs, True)
+    if initial is not None:
+        solution = routing.SolveFromAssignmentWithParameters(initial, params)
+    else:
+        solution = routing.SolveWithParameters(params)
     if solution is None:
         raise ProblemError("the solver found no solution (not even an empty plan)")
 
@@ -328,6 +362,10 @@ def _solve_one(problem: Problem, limits: Limits) -> Result:
         "duration_s": sum(r.duration_s for r in routes),
     }
     return Result(tuple(routes), tuple(unassigned), stats)
+
+
+def _why(unassigned: list[Unassigned], sid: str) -> str:
+    return next((u.detail for u in unassigned if u.stop_id == sid), "unknown stop")
 
 
 def _timeline(prob: Problem, v: Vehicle, items: list[tuple[Stop | Facility, int]]) -> Route:

@@ -218,3 +218,43 @@ def test_malformed_inputs_are_refused() -> None:
         Window(100, 50)
     with pytest.raises(ProblemError, match="negative capacity"):
         van(cap_kg=-1)
+
+
+def test_pinned_prefix_opens_the_route_in_order() -> None:
+    """Finished and current stops pinned to a van stay first on its route, in the given order."""
+    stops = [pickup(f"s{i}", 1 + i) for i in range(6)]
+    vans = [van("A"), van("B")]
+    prob = line_problem(10, vans, stops, [station("T", 8)])
+    pinned = dict(prob.pinned)
+    pinned["B"] = ("s5", "s0")  # an order no optimiser would choose
+    import dataclasses
+
+    res = solve(dataclasses.replace(prob, pinned=pinned), LIMITS)
+    route_b = next(r for r in res.routes if r.vehicle_id == "B")
+    work = [v.ref for v in route_b.visits if v.kind == "pickup"]
+    assert work[:2] == ["s5", "s0"]
+    assert not res.unassigned
+
+
+def test_warm_start_from_a_given_plan_is_kept_or_improved() -> None:
+    """Starting from given routes gives a plan at least as cheap as those routes."""
+    import dataclasses
+
+    stops = [pickup(f"s{i}", 1 + i % 9) for i in range(9)]
+    prob = line_problem(10, [van("A"), van("B")], stops, [station("T", 5)])
+    start = {
+        "A": tuple(f"s{i}" for i in range(0, 9, 2)),
+        "B": tuple(f"s{i}" for i in range(1, 9, 2)),
+    }
+    res = solve(dataclasses.replace(prob, initial_routes=start), LIMITS)
+    assert not res.unassigned
+    assert res.stats["distance_m"] <= 2 * 2 * 10 * 1000  # never worse than two out-and-back sweeps
+
+
+def test_pins_naming_unknown_stops_are_refused() -> None:
+    """A pinned route that names a stop the problem does not have is a clear error."""
+    import dataclasses
+
+    prob = line_problem(4, [van("A")], [pickup("s1", 1)], [station("T", 2)])
+    with pytest.raises(ProblemError, match="unknown stops"):
+        dataclasses.replace(prob, pinned={"A": ("nope",)})
