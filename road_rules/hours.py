@@ -46,7 +46,9 @@ def _split_rules(expr: str) -> tuple[list[str], list[str]]:
     holiday: list[str] = []
     # Rules are separated by ";" and "||", and by the "additional rule" comma: one that
     # follows a time (or off/closed) and precedes a day selector ("Mo-Sa 09:00-12:00, PH off").
-    parts = re.split(r";|\|\||(?:(?<=\d)|(?<=off)|(?<=closed))\s*,\s*(?=(?:Mo|Tu|We|Th|Fr|Sa|Su|PH|SH)\b)", expr)
+    parts = re.split(
+        r";|\|\||(?:(?<=\d)|(?<=off)|(?<=closed))\s*,\s*(?=(?:Mo|Tu|We|Th|Fr|Sa|Su|PH|SH)\b)", expr
+    )
     for rule in (r.strip() for r in parts):
         if not rule:
             continue
