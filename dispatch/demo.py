@@ -114,6 +114,8 @@ def _edges_by_type(
         hw = hw[0] if isinstance(hw, list) else hw
         if d.get("length", 0) < 40:
             continue
+        if any(k in d for k in ("access", "motor_vehicle", "hgv", "goods", "maxweight")):
+            continue  # keep generated places off private or restricted roads
         geom = d.get("geometry")
         x = (g.nodes[u]["x"] + g.nodes[v]["x"]) / 2
         y = (g.nodes[u]["y"] + g.nodes[v]["y"]) / 2
@@ -220,7 +222,7 @@ def generate(
     }
     depots = []
     for i, code in enumerate(sorted(polygons)):
-        lat, lon = _point_on(network, rng, pick(code, ("tertiary", "service", "unclassified")), 20)
+        lat, lon = _point_on(network, rng, pick(code, ("tertiary", "secondary")), 20)
         depots.append(
             {
                 "id": f"DEP-{i + 1}",

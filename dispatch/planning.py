@@ -355,11 +355,19 @@ def build_problem(
     depot_of_group = {vehicle_key[v.plate]: depot_place[v.depot_id] for v in vehicles}
     for key, spec in group_spec.items():
         cg = compile_graph(network, spec)
+        # Never attach a place to a road this group may not use at any time of its shift
+        # (a private compound road, a permanently closed street): it would be unreachable.
+        gb = group_bands[key]
+        always: frozenset[tuple[int, int]] = (
+            frozenset.intersection(*(b.forbidden for b in gb)) if gb else frozenset()
+        )
         snaps = []
         for r, pl, ex in zip(rows, places, excl, strict=True):
             try:
                 snaps.append(
-                    snap(cg, r.lon, r.lat, label=pl.label, max_distance_m=10_000, exclude=ex)
+                    snap(
+                        cg, r.lon, r.lat, label=pl.label, max_distance_m=10_000, exclude=ex | always
+                    )
                 )
             except (
                 SnapError
