@@ -154,6 +154,34 @@ class Booking(Base):
     district: Mapped[District] = relationship()
 
 
+class BookingEvent(Base):
+    """One status change of a booking: the history residents and dispatchers see."""
+
+    __tablename__ = "booking_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    booking_id: Mapped[int] = mapped_column(
+        ForeignKey("bookings.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    from_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    to_status: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class RouteVersion(Base):
+    """A published route as sent to the driver's tablet (immutable once written)."""
+
+    __tablename__ = "route_versions"
+    __table_args__ = (UniqueConstraint("route_id", "version"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    route_id: Mapped[int] = mapped_column(ForeignKey("routes.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    published_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    published_by: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
 class Plan(Base):
     __tablename__ = "plans"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -164,6 +192,8 @@ class Plan(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     approved_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     approved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    published_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    published_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     solver_stats: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     facilities: Mapped[list[Any]] = mapped_column(JSON, default=list)  # stations as planned
     district: Mapped[District] = relationship()
@@ -249,6 +279,7 @@ class StopEvent(Base):
     recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # kg per material, reason
+    stop: Mapped[Stop] = relationship()
 
 
 class AuditLog(Base):

@@ -26,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dispatch import models as m
+from dispatch.booking import set_status
 from dispatch.materials import TAIL_LIFT_MATERIALS
 from road_rules.edges import EdgeTable
 from road_rules.evaluate import Band, bands, intersect, stationing_windows, stopping_edges
@@ -561,6 +562,6 @@ def _store(
     for sid in served:
         row = built.stop_rows[sid]
         if isinstance(row, m.Booking):
-            row.status = "planned"
+            set_status(session, row, "planned", actor="planner", note=f"plan {plan.id}")
     session.flush()
     return plan

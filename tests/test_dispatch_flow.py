@@ -1,0 +1,346 @@
+"""Dispatch: bookings (idempotent, validated, concurrent), plan lifecycle, driver events."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
+
+from dispatch import approval, booking, execution
+from dispatch import models as m
+from dispatch.cli import _demo_scenario, build_plans, do_import
+from dispatch.db import make_engine, session_scope
+from dispatch.errors import Conflict, InvalidInput, NotFound
+from dispatch.settings import Settings
+from routing.compiled import compile_graph
+from routing.errors import SnapError
+from routing.network import RoadNetwork
+from routing.snap import snap
+
+DAY = dt.date(2026, 12, 1)
+TODAY = DAY - dt.timedelta(days=1)
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Settings]:
+    """The demo scenario and its plans in a fresh database (SQLite file or PostgreSQL schema)."""
+    base = Settings.from_env()
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('flow') / 'flow.db'}"
+        cleanup = None
+    else:
+        pg = os.environ.get("TEST_DATABASE_URL")
+        if not pg:
+            pytest.skip("TEST_DATABASE_URL is not set: PostgreSQL dispatch tests skipped")
+        schema = f"loopvan_flow_{uuid.uuid4().hex[:10]}"
+        admin = create_engine(pg)
+        with admin.begin() as c:
+            c.execute(text(f'CREATE SCHEMA "{schema}"'))
+        url = (
+            make_url(pg)
+            .update_query_dict({"options": f"-csearch_path={schema}"})
+            .render_as_string(hide_password=False)
+        )
+
+        def cleanup() -> None:
+            with admin.begin() as c:
+                c.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            admin.dispose()
+
+    s = dataclasses.replace(base, database_url=url)
+    do_import(s, _demo_scenario(s, DAY, 7), None)
+    build_plans(s, DAY, None, 2.0)
+    yield s
+    if cleanup:
+        cleanup()
+
+
+@pytest.fixture(scope="module")
+def snapper(network: RoadNetwork) -> Any:
+    cg = compile_graph(network, "light_truck")
+
+    def dist(lon: float, lat: float) -> float:
+        try:
+            return snap(cg, lon, lat).distance_m
+        except SnapError as exc:
+            return exc.distance_m or float("inf")
+
+    return dist
+
+
+def request_body(key: str | None = None, **over: Any) -> dict[str, Any]:
+    body = {
+        "resident": {"name": "王芳", "phone": "13800138000"},
+        "address": "福田区景田花园3栋1201",
+        "lat": 22.5505,
+        "lon": 114.0390,
+        "materials": [{"material": "paper", "kg": 12, "m3": 0.1}],
+        "date": DAY.isoformat(),
+        "window": {"start": "09:00", "end": "11:00"},
+        "idempotency_key": key,
+    }
+    body.update(over)
+    return body
+
+
+def test_create_is_idempotent_and_keeps_a_history(world: Settings, snapper: Any) -> None:
+    """A retried request returns the same booking; the history shows requested then queued."""
+    eng = make_engine(world.database_url)
+    key = f"k-{uuid.uuid4().hex}"
+    with session_scope(eng) as s:
+        b1, created1 = booking.create_booking(
+            s, request_body(key), today=TODAY, snap_distance=snapper
+        )
+        ref = b1.reference
+    with session_scope(eng) as s:
+        b2, created2 = booking.create_booking(
+            s, request_body(key), today=TODAY, snap_distance=snapper
+        )
+        assert (created1, created2) == (True, False) and b2.reference == ref
+        assert [h["to"] for h in booking.history(s, ref)] == ["requested", "queued"]
+
+
+@pytest.mark.parametrize(
+    ("over", "field"),
+    [
+        ({"materials": [{"material": "uranium", "kg": 1}]}, "materials[0].material"),
+        ({"materials": [{"material": "paper", "kg": -3}]}, "materials[0].kg"),
+        ({"lat": 22.72, "lon": 114.25}, "lat/lon"),  # Longgang: not a served district
+        ({"window": {"start": "11:00", "end": "09:00"}}, "window"),
+        ({"date": "2026-11-30"}, "date"),
+    ],
+)
+def test_bad_bookings_are_refused_naming_the_field(
+    world: Settings, snapper: Any, over: dict[str, Any], field: str
+) -> None:
+    """Bad input gets an error naming the field, and nothing is stored."""
+    eng = make_engine(world.database_url)
+    with session_scope(eng) as s:
+        before = s.scalar(select(func.count()).select_from(m.Booking))
+    with pytest.raises(InvalidInput) as err, session_scope(eng) as s:
+        booking.create_booking(
+            s, request_body(f"bad-{uuid.uuid4().hex}", **over), today=TODAY, snap_distance=snapper
+        )
+    assert field in err.value.problems
+    with session_scope(eng) as s:
+        assert s.scalar(select(func.count()).select_from(m.Booking)) == before
+
+
+def test_concurrent_clients_store_each_booking_once(
+    world: Settings, snapper: Any, network: RoadNetwork
+) -> None:
+    """1,000 requests from 50 clients (every request retried) while a plan is built: one booking per key."""
+    eng = make_engine(world.database_url)
+    keys = [f"c-{uuid.uuid4().hex}" for _ in range(500)]
+    results: dict[str, set[str]] = {k: set() for k in keys}
+    lock = threading.Lock()
+
+    def client(i: int) -> None:
+        for k in keys[i * 10 : (i + 1) * 10]:
+            for _attempt in range(2):  # the retry after a dropped connection
+                with session_scope(eng) as s:
+                    b, _ = booking.create_booking(
+                        s, request_body(k), today=TODAY, snap_distance=snapper
+                    )
+                    with lock:
+                        results[k].add(b.reference)
+
+    built: list[int] = []
+
+    def planner() -> None:
+        from dispatch.planning import build_plan
+        from routing.problem import Limits
+
+        with session_scope(eng) as s:
+            built.append(
+                build_plan(
+                    s,
+                    network,
+                    "440305",
+                    DAY,
+                    limits=Limits(time_limit_s=2),
+                    rules_dir=world.rules_dir,
+                ).id
+            )
+
+    t = threading.Thread(target=planner)
+    t.start()
+    with ThreadPoolExecutor(50) as ex:
+        list(ex.map(client, range(50)))
+    t.join()
+    assert all(len(v) == 1 for v in results.values())
+    with session_scope(eng) as s:
+        n = s.scalar(
+            select(func.count()).select_from(m.Booking).where(m.Booking.idempotency_key.in_(keys))
+        )
+    assert n == 500
+    assert built, "the plan build was disturbed"
+
+
+def _live(s: Any, code: str) -> m.Plan:
+    d = s.scalar(select(m.District).where(m.District.code == code))
+    return s.scalar(
+        select(m.Plan)
+        .where(m.Plan.district_id == d.id, m.Plan.status == "draft")
+        .order_by(m.Plan.id.desc())
+    )
+
+
+def test_lifecycle_approve_publish_and_events(world: Settings) -> None:
+    """Approve once, publish once; events are idempotent, out of order fine, and close bookings."""
+    eng = make_engine(world.database_url)
+    with session_scope(eng) as s:
+        plan = _live(s, "440304")
+        pid = plan.id
+        approval.approve(s, pid, by="dispatcher-li")
+        assert plan.approved_by == "dispatcher-li" and plan.approved_at is not None
+    with pytest.raises(Conflict), session_scope(eng) as s:
+        approval.approve(s, pid, by="dispatcher-li")
+    with session_scope(eng) as s:
+        approval.publish(s, pid, by="dispatcher-li")
+    with pytest.raises(Conflict), session_scope(eng) as s:
+        approval.publish(s, pid, by="dispatcher-li")
+    with session_scope(eng) as s:
+        plan = s.get(m.Plan, pid)
+        assert plan.status == "published"
+        versions = s.scalar(
+            select(func.count())
+            .select_from(m.RouteVersion)
+            .join(m.Route)
+            .where(m.Route.plan_id == pid)
+        )
+        assert versions == len(plan.routes)
+        route = plan.routes[0]
+        driver = s.scalar(select(m.Driver).where(m.Driver.vehicle_id == route.vehicle_id))
+        other = s.scalar(select(m.Driver).where(m.Driver.vehicle_id != route.vehicle_id))
+        pickups = [x for x in route.stops if x.kind in ("pickup", "station")]
+        assert all(x.booking.status == "dispatched" for x in pickups if x.booking is not None)
+        events = []
+        for i, x in enumerate(pickups):
+            events.append(
+                {
+                    "event_id": f"ev-{pid}-{i:04d}-c",
+                    "stop_id": x.id,
+                    "kind": "collected",
+                    "recorded_at": f"{DAY}T10:00:00+08:00",
+                    "kg": {"paper": 10.0 + i},
+                }
+            )
+        # Pad to 100 events with arrivals at the same stops.
+        k = 0
+        while len(events) < 100:
+            x = pickups[k % len(pickups)]
+            events.append(
+                {
+                    "event_id": f"ev-{pid}-{k:04d}-a",
+                    "stop_id": x.id,
+                    "kind": "arrived",
+                    "recorded_at": f"{DAY}T09:00:00+08:00",
+                }
+            )
+            k += 1
+        driver_id, other_id = driver.id, other.id
+        stop_ids = [x.id for x in pickups]
+    # Sent twice, the second time in reverse order, each in its own request.
+    for ev in events + events[::-1]:
+        with session_scope(eng) as s:
+            execution.record_event(s, s.get(m.Driver, driver_id), ev)
+    with session_scope(eng) as s:
+        n = s.scalar(
+            select(func.count()).select_from(m.StopEvent).where(m.StopEvent.driver_id == driver_id)
+        )
+        assert n == 100
+        totals = execution.collected_totals(s, pid)
+        assert totals["paper"] == pytest.approx(sum(10.0 + i for i in range(len(stop_ids))))
+        for sid in stop_ids:
+            st = s.get(m.Stop, sid)
+            if st.booking is not None:
+                assert st.booking.status == "collected"
+        assert s.get(m.Plan, pid).status == "in_progress"
+    # Someone else's route: refused, nothing stored.
+    with pytest.raises(NotFound), session_scope(eng) as s:
+        execution.record_event(
+            s,
+            s.get(m.Driver, other_id),
+            {
+                "event_id": f"ev-{pid}-intruder",
+                "stop_id": stop_ids[0],
+                "kind": "arrived",
+                "recorded_at": f"{DAY}T09:00:00+08:00",
+            },
+        )
+    with pytest.raises(InvalidInput) as err, session_scope(eng) as s:
+        execution.record_event(
+            s,
+            s.get(m.Driver, driver_id),
+            {
+                "event_id": f"ev-{pid}-negative",
+                "stop_id": stop_ids[0],
+                "kind": "collected",
+                "recorded_at": f"{DAY}T09:00:00+08:00",
+                "kg": {"paper": -5},
+            },
+        )
+    assert "kg.paper" in err.value.problems
+
+
+def test_skipped_pickup_rolls_to_the_next_day_with_higher_priority(world: Settings) -> None:
+    """A skipped pickup is missed, then queued for the next day with its priority raised."""
+    eng = make_engine(world.database_url)
+    with session_scope(eng) as s:
+        plan = _live(s, "440305")
+        approval.approve(s, plan.id, by="d")
+        approval.publish(s, plan.id, by="d")
+        route = plan.routes[0]
+        stop = next(x for x in route.stops if x.booking is not None)
+        driver = s.scalar(select(m.Driver).where(m.Driver.vehicle_id == route.vehicle_id))
+        ref, prio, day = stop.booking.reference, stop.booking.priority, stop.booking.date
+        execution.record_event(
+            s,
+            driver,
+            {
+                "event_id": f"skip-{uuid.uuid4().hex[:8]}",
+                "stop_id": stop.id,
+                "kind": "skipped",
+                "recorded_at": f"{DAY}T10:00:00+08:00",
+                "reason": "nobody home",
+            },
+        )
+    with session_scope(eng) as s:
+        b = booking.get_booking(s, ref)
+        assert (
+            b.status == "queued" and b.date == day + dt.timedelta(days=1) and b.priority == prio + 1
+        )
+        assert [h["to"] for h in booking.history(s, ref)][-2:] == ["missed", "queued"]
+
+
+def test_cancel_only_before_dispatch(world: Settings, snapper: Any) -> None:
+    """A queued booking can be cancelled; a dispatched one cannot."""
+    eng = make_engine(world.database_url)
+    with session_scope(eng) as s:
+        b, _ = booking.create_booking(
+            s, request_body(f"x-{uuid.uuid4().hex}"), today=TODAY, snap_distance=snapper
+        )
+        ref = b.reference
+    with session_scope(eng) as s:
+        assert booking.cancel_booking(s, ref, actor="resident").status == "cancelled"
+    with session_scope(eng) as s:
+        dispatched = s.scalar(
+            select(m.Booking.reference).where(m.Booking.status == "dispatched").limit(1)
+        )
+    if dispatched:
+        with pytest.raises(Conflict), session_scope(eng) as s:
+            booking.cancel_booking(s, dispatched, actor="resident")
