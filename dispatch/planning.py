@@ -192,7 +192,9 @@ def working_window(
     n = len(cg.osm_ids)
     heads = np.array([cg.ev[s.edge] for s in snaps])
     tails = np.array([cg.eu[s.edge] for s in snaps])
-    best: tuple[float, int, int, frozenset[tuple[int, int]]] | None = None
+    cands: list[
+        tuple[float, float, int, int, frozenset[tuple[int, int]]]
+    ] = []  # (share, hours, a, b, set)
     for i in range(len(day_bands)):
         forbidden: frozenset[tuple[int, int]] = frozenset()
         for j in range(i, len(day_bands)):
@@ -204,12 +206,15 @@ def working_window(
             _k, labels = connected_components(csr, directed=True, connection="strong")
             home = labels[heads[depot]]
             ok = float(np.mean((labels[heads] == home) & (labels[tails] == home))) if n else 0.0
-            score = (wb - wa) * ok
-            if best is None or score > best[0] + 1e-9:
-                best = (score, wa, wb, forbidden)
-    if best is None:
+            cands.append((ok, (wb - wa) / 3600, wa, wb, forbidden))
+    if not cands:
         return a, b, frozenset().union(*(x.forbidden for x in day_bands))
-    return best[1], best[2], best[3]
+    # A short window that reaches a cluster of places is no working day: prefer windows of at
+    # least half the shift when one of them reaches most places.
+    long = [c for c in cands if c[1] * 3600 >= 0.5 * (b - a) and c[0] >= 0.5]
+    pool = long or cands
+    best = max(pool, key=lambda c: (c[0] * c[1], c[1]))
+    return best[2], best[3], best[4]
 
 
 def build_problem(

@@ -286,7 +286,7 @@ def _solve_one(problem: Problem, limits: Limits) -> Result:
         routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
     )
     params.time_limit.FromMilliseconds(int(limits.time_limit_s * 1000))
-    # Pinned prefixes: these stops open the vehicle's route, in this order.
+    # Pinned stops: on this vehicle, in this order.
     node_of = {s.id: first_stop + k for k, s in enumerate(stops)}
     vindex = {v.id: vi for vi, v in enumerate(vehicles)}
     for vid, pin in prob.pinned.items():
@@ -298,8 +298,21 @@ def _solve_one(problem: Problem, limits: Limits) -> Result:
                     f"pinned stop {sid} of {vid} cannot be served ({_why(unassigned, sid)})"
                 )
             index = manager.NodeToIndex(node_of[sid])
-            routing.VehicleVar(index).SetValue(vi)
-            routing.solver().Add(routing.NextVar(prev) == index)
+            try:
+                routing.VehicleVar(index).SetValue(vi)
+                if prev != routing.Start(vi):
+                    # Order, not adjacency: unload trips and the break may fall between pinned stops.
+                    routing.solver().Add(
+                        tdim.CumulVar(prev) + service[manager.IndexToNode(prev)]
+                        <= tdim.CumulVar(index)
+                    )
+            except Exception as exc:  # OR-Tools signals an impossible assignment by raising
+                need = (
+                    " (it needs a tail lift)"
+                    if stops[node_of[sid] - first_stop].needs_tail_lift
+                    else ""
+                )
+                raise ProblemError(f"stop {sid} cannot go on {vid}{need}") from exc
             prev = index
     routing.CloseModelWithParameters(params)
     initial = None

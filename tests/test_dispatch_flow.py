@@ -85,8 +85,8 @@ def request_body(key: str | None = None, **over: Any) -> dict[str, Any]:
     body = {
         "resident": {"name": "王芳", "phone": "13800138000"},
         "address": "福田区景田花园3栋1201",
-        "lat": 22.5505,
-        "lon": 114.0390,
+        "lat": 22.5370,
+        "lon": 114.0250,
         "materials": [{"material": "paper", "kg": 12, "m3": 0.1}],
         "date": DAY.isoformat(),
         "window": {"start": "09:00", "end": "11:00"},
@@ -344,3 +344,95 @@ def test_cancel_only_before_dispatch(world: Settings, snapper: Any) -> None:
     if dispatched:
         with pytest.raises(Conflict), session_scope(eng) as s:
             booking.cancel_booking(s, dispatched, actor="resident")
+
+
+def test_an_edit_moving_a_stop_is_retimed_checked_and_saved_as_a_new_version(
+    world: Settings, network: RoadNetwork
+) -> None:
+    """Moving a stop to another van re-times both routes, passes the replay, and supersedes the old draft."""
+    from dispatch.editing import current_sequences, edit_plan
+
+    eng = make_engine(world.database_url)
+    with session_scope(eng) as s:
+        d = s.scalar(select(m.District).where(m.District.code == "440304"))
+        plan = build_plans_one(s, network, world, d)
+        seqs = current_sequences(plan)
+        # Find a move the re-timer accepts (most moves into a full day are refused: windows).
+        from dispatch.planning import build_problem, load_road_rights
+        from routing.errors import ProblemError
+        from routing.retime import retime
+
+        rights = load_road_rights(s, network, world.rules_dir, "440304")
+        prob = build_problem(s, network, d, DAY, rights=rights).problem
+        stops = {x.id.split(":", 1)[1]: x for x in prob.stops}
+        vans = {v.id: v for v in prob.vehicles}
+        move = None
+        refused = 0
+        last_reason = ""
+        for a, seq_a in seqs.items():
+            for moved in reversed(seq_a):
+                for b, seq_b in seqs.items():
+                    if b == a or (stops[moved].needs_tail_lift and not vans[b].tail_lift):
+                        continue
+                    for pos in range(len(seq_b), -1, -1):
+                        trial = [*seq_b[:pos], moved, *seq_b[pos:]]
+                        try:
+                            retime(prob, vans[b], [stops[r] for r in trial])
+                            retime(prob, vans[a], [stops[r] for r in seq_a if r != moved])
+                        except ProblemError as exc:
+                            refused += 1
+                            last_reason = str(exc)
+                            continue
+                        move = (a, moved, b, pos)
+                        break
+                    if move:
+                        break
+                if move:
+                    break
+            if move:
+                break
+        assert move is not None, (
+            f"no stop fits on another van ({refused} tried; e.g. {last_reason}; {seqs})"
+        )
+        a, moved, b, pos = move
+        seqs[a].remove(moved)
+        seqs[b].insert(pos, moved)
+        new = edit_plan(s, network, plan.id, seqs, by="dispatcher-li", rules_dir=world.rules_dir)
+        assert current_sequences(new)[b][pos] == moved
+        assert new.id != plan.id and new.version == plan.version + 1 and plan.status == "superseded"
+        assert moved not in current_sequences(new)[a]
+
+
+def test_an_edit_that_cannot_work_is_refused_and_changes_nothing(
+    world: Settings, network: RoadNetwork
+) -> None:
+    """Piling every stop on one van cannot be scheduled: refused with reasons; the plan is untouched."""
+    from dispatch.editing import current_sequences, edit_plan
+
+    eng = make_engine(world.database_url)
+    with session_scope(eng) as s:
+        d = s.scalar(select(m.District).where(m.District.code == "440304"))
+        plan = build_plans_one(s, network, world, d)
+        pid = plan.id
+        seqs = current_sequences(plan)
+        first = next(iter(seqs))
+        everything = [r for seq in seqs.values() for r in seq]
+    with pytest.raises(InvalidInput) as err, session_scope(eng) as s:
+        edit_plan(
+            s, network, pid, {first: everything}, by="d", rules_dir=world.rules_dir, seconds=2
+        )
+    assert any(k.startswith("routes") for k in err.value.problems)
+    assert "too late" in str(err.value) or "after the shift" in str(err.value)
+    with pytest.raises(InvalidInput), session_scope(eng) as s:
+        edit_plan(s, network, pid, {"粤Z00000": []}, by="d", rules_dir=world.rules_dir)
+    with session_scope(eng) as s:
+        assert s.get(m.Plan, pid).status == "draft"
+
+
+def build_plans_one(s: Any, network: RoadNetwork, world: Settings, d: m.District) -> m.Plan:
+    from dispatch.planning import build_plan
+    from routing.problem import Limits
+
+    return build_plan(
+        s, network, d.code, DAY, limits=Limits(time_limit_s=2), rules_dir=world.rules_dir
+    )
