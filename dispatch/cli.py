@@ -637,6 +637,77 @@ def cmd_bench_solver(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_plan_state(args: argparse.Namespace, settings: Settings) -> int:
+    from dispatch import approval
+    from dispatch.db import session_scope
+
+    with session_scope(_engine(settings)) as s:
+        if args.sub == "approve":
+            plan = approval.approve(s, args.plan_id, by=args.by)
+        elif args.sub == "publish":
+            plan = approval.publish(s, args.plan_id, by=args.by)
+        else:
+            plan = approval.reject(s, args.plan_id, by=args.by, reason=args.reason)
+        print(f"plan {plan.id} ({plan.district.name_en}, {plan.date}) is now {plan.status}")
+        if plan.status == "published":
+            print(
+                table(
+                    [
+                        [
+                            r.vehicle.plate,
+                            r.version,
+                            sum(1 for x in r.stops if x.kind in ("pickup", "station")),
+                        ]
+                        for r in plan.routes
+                    ],
+                    ["vehicle", "route version", "stops"],
+                )
+            )
+    return 0
+
+
+def cmd_booking(args: argparse.Namespace, settings: Settings) -> int:
+    from dispatch import booking
+    from dispatch.db import session_scope
+
+    with session_scope(_engine(settings)) as s:
+        if args.sub == "create":
+            try:
+                body = json.loads(Path(args.file).read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError) as exc:
+                raise UsageError(f"{args.file}: cannot read a JSON booking ({exc})") from None
+            b, created = booking.create_booking(
+                s,
+                body,
+                today=(args.today or dt.date.today()),
+                snap_distance=_snap_check(settings),
+                actor="cli",
+            )
+            print(
+                f"{'created' if created else 'already exists (same idempotency key)'}: {b.reference} "
+                f"for {b.date} {b.window_start:%H:%M}-{b.window_end:%H:%M}, status {b.status}"
+            )
+        elif args.sub == "cancel":
+            b = booking.cancel_booking(s, args.reference, actor="cli", reason=args.reason or "")
+            print(f"{b.reference} cancelled")
+        else:
+            b = booking.get_booking(s, args.reference)
+            print(
+                f"{b.reference}: {b.address}, {b.date} {b.window_start:%H:%M}-{b.window_end:%H:%M}, "
+                f"{b.est_kg:g} kg, status {b.status}, priority {b.priority}"
+            )
+            print(
+                table(
+                    [
+                        [h["at"], h["from"] or "", h["to"], h["actor"], h["note"]]
+                        for h in booking.history(s, args.reference)
+                    ],
+                    ["at", "from", "to", "by", "note"],
+                )
+            )
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser of ``loopvan``."""
     p = argparse.ArgumentParser(
@@ -678,7 +749,33 @@ def parser() -> argparse.ArgumentParser:
     pb.add_argument("--district", action="append", help="district code, e.g. 440304 (repeatable)")
     pb.add_argument("--seconds", type=float, help="solver time limit per district")
     pb.set_defaults(func=cmd_plan_build)
+    for name, helptext in (
+        ("approve", "approve a draft"),
+        ("publish", "publish an approved plan to the drivers"),
+        ("reject", "reject a draft or approved plan"),
+    ):
+        ps = pl.add_parser(name, help=helptext)
+        ps.add_argument("plan_id", type=int)
+        ps.add_argument("--by", required=True, help="who (recorded in the audit log)")
+        if name == "reject":
+            ps.add_argument("--reason", required=True)
+        ps.set_defaults(func=cmd_plan_state)
     sub.add_parser("plans", help="list plans").set_defaults(func=cmd_plans)
+
+    bk = sub.add_parser("booking", help="bookings").add_subparsers(dest="sub", required=True)
+    bc = bk.add_parser(
+        "create", help="create a booking from a JSON file (idempotency_key honoured)"
+    )
+    bc.add_argument("file", type=Path)
+    bc.add_argument("--today", type=_date, help="the booking day's reference date (default: today)")
+    bc.set_defaults(func=cmd_booking)
+    bs_ = bk.add_parser("show", help="a booking and its status history")
+    bs_.add_argument("reference")
+    bs_.set_defaults(func=cmd_booking)
+    bx = bk.add_parser("cancel", help="cancel a booking not yet dispatched")
+    bx.add_argument("reference")
+    bx.add_argument("--reason")
+    bx.set_defaults(func=cmd_booking)
 
     ex = sub.add_parser("export-plan", help="write a plan as plan JSON")
     ex.add_argument("plan_id", type=int)
@@ -768,6 +865,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None, *, serve: Server | None = None) -> int:
     """Entry point; returns the exit code. ``serve`` runs the web app for ``demo``/``serve``."""
+    from dispatch.errors import DispatchError
     from dispatch.planning import PlanningError
     from dispatch.scenario import ScenarioError
     from road_rules.errors import RuleError
@@ -779,7 +877,15 @@ def main(argv: Sequence[str] | None = None, *, serve: Server | None = None) -> i
     _server[:] = [serve] if serve is not None else []
     try:
         return int(args.func(args, settings))
-    except (ScenarioError, PlanningError, RoutingError, HoursError, UsageError, RuleError) as exc:
+    except (
+        ScenarioError,
+        PlanningError,
+        RoutingError,
+        HoursError,
+        UsageError,
+        RuleError,
+        DispatchError,
+    ) as exc:
         print(f"loopvan: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
