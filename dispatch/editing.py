@@ -10,16 +10,13 @@ is refused with the reasons and changes nothing.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy.orm import Session
 
 from dispatch import models as m
 from dispatch.approval import get_plan
 from dispatch.errors import Conflict, InvalidInput
-from dispatch.export import plan_json
-from dispatch.planning import IllegalPlanError, _store, build_problem, load_road_rights
-from road_rules.legality import check_plan
+from dispatch.planning import _store, build_problem, load_road_rights, replay
 from routing.errors import ProblemError
 from routing.network import RoadNetwork
 from routing.result import Result, Unassigned
@@ -129,12 +126,7 @@ def edit_plan(
     )
     new = _store(session, built, result, plan.district, plan.date)
     new.version = plan.version + 1
-    doc: dict[str, Any] = plan_json(session, new)
-    violations = check_plan(
-        doc, has_edge=network.graph.has_edge, rules=rights.rules, edges=rights.table
-    )
-    if violations:
-        raise IllegalPlanError(violations)
+    replay(session, network, new, rights)
     plan.status = "superseded"
     session.add(
         m.AuditLog(

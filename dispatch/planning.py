@@ -279,6 +279,21 @@ def build_problem(
 
     pre: list[tuple[Stop, Any, Unassigned]] = []
 
+    def keep(stop: Stop, row: Any, place: int | None) -> None:
+        """Into the problem, or refused up front when no road nearby allows stopping."""
+        if place is None:
+            pre.append(
+                (
+                    stop,
+                    row,
+                    Unassigned(
+                        stop.id, "no_legal_stop", "no road within 500 m where a van may stop"
+                    ),
+                )
+            )
+        else:
+            stops.append(stop)
+
     def add_stop(kind: str, row: Any, label: str) -> int | None:
         try:
             return add(kind, row, label, nostop_f)
@@ -318,16 +333,7 @@ def build_problem(
             RECYCLABLES,
         )
         stop_rows[sid] = cp
-        if sp is None:
-            pre.append(
-                (
-                    stop,
-                    cp,
-                    Unassigned(sid, "no_legal_stop", "no road within 500 m where a van may stop"),
-                )
-            )
-        else:
-            stops.append(stop)
+        keep(stop, cp, sp)
     for bk in bookings:
         sid = f"bk:{bk.reference}"
         mats = tuple(sorted({x["material"] for x in bk.materials}))
@@ -345,16 +351,7 @@ def build_problem(
             priority=bk.priority,
         )
         stop_rows[sid] = bk
-        if sp is None:
-            pre.append(
-                (
-                    stop,
-                    bk,
-                    Unassigned(sid, "no_legal_stop", "no road within 500 m where a van may stop"),
-                )
-            )
-        else:
-            stops.append(stop)
+        keep(stop, bk, sp)
 
     matrices: dict[str, TravelMatrix] = {}
     windows: dict[str, tuple[int, int]] = {}
@@ -449,16 +446,7 @@ def build_plan(
         "rules": len(rights.rules.rules),
         "rule_files": [Path(f).name for f in rights.rules.files if f != "osm"],
     }
-    from dispatch.export import plan_json
-
-    violations = check_plan(
-        plan_json(session, plan),
-        has_edge=network.graph.has_edge,
-        rules=rights.rules,
-        edges=rights.table,
-    )
-    if violations:
-        raise IllegalPlanError(violations)
+    replay(session, network, plan, rights)
     for old in session.scalars(
         select(m.Plan).where(
             m.Plan.district_id == district.id,
@@ -483,6 +471,26 @@ def build_plan(
     )
     session.flush()
     return plan
+
+
+def replay(session: Session, network: RoadNetwork, plan: m.Plan, rights: RoadRights) -> None:
+    """Export ``plan`` and replay it with the district's rules.
+
+    Raises
+    ------
+    IllegalPlanError
+        Listing every violation; the caller's transaction is then rolled back.
+    """
+    from dispatch.export import plan_json
+
+    violations = check_plan(
+        plan_json(session, plan),
+        has_edge=network.graph.has_edge,
+        rules=rights.rules,
+        edges=rights.table,
+    )
+    if violations:
+        raise IllegalPlanError(violations)
 
 
 def _store(
