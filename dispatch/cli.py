@@ -708,6 +708,48 @@ def cmd_booking(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
+    from dispatch.db import session_scope
+    from dispatch.statistics import coverage, tonnage
+
+    end = args.to or (dt.datetime.now(_TZ).date())
+    start = args.start or end - dt.timedelta(days=6)
+    if start > end:
+        raise UsageError(f"--from {start} is after --to {end}")
+    with session_scope(_engine(settings)) as s:
+        tons = tonnage(s, start, end)
+        cov = coverage(s, end)
+    if args.json:
+        print(json.dumps({"tonnage": tons, "coverage": cov}, ensure_ascii=False))
+        return 0
+    print(f"collected {start} .. {end}")
+    print(
+        table(
+            [[r["date"], r["district_name"], r["material"], f"{r['kg']:.1f}"] for r in tons],
+            ["date", "district", "material", "kg"],
+        )
+        if tons
+        else "  nothing recorded"
+    )
+    print()
+    print(
+        table(
+            [
+                [
+                    r["week"],
+                    r["district_name"],
+                    r["points"],
+                    r["served"],
+                    f"{100 * r['share']:.0f}%",
+                ]
+                for r in cov
+            ],
+            ["week", "district", "collection points", "served", "coverage"],
+        )
+    )
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser of ``loopvan``."""
     p = argparse.ArgumentParser(
@@ -823,6 +865,12 @@ def parser() -> argparse.ArgumentParser:
     vr.add_argument("--seed", type=int, default=0)
     vr.add_argument("--json", action="store_true")
     vr.set_defaults(func=cmd_solve_vrplib)
+
+    st = sub.add_parser("stats", help="kg by material, district and day; collection-point coverage")
+    st.add_argument("--from", dest="start", type=_date)
+    st.add_argument("--to", type=_date)
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(func=cmd_stats)
 
     sv = sub.add_parser("serve", help="serve the web app")
     sv.add_argument("--host", default="127.0.0.1")

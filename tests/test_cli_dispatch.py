@@ -64,3 +64,44 @@ def test_booking_create_is_idempotent_and_validated(
     assert "requested" in out and "queued" in out
     assert main(["booking", "cancel", ref]) == 0
     assert main(["booking", "cancel", ref]) == 2
+
+
+def test_stats_count_what_drivers_recorded(db_env: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Tonnage per material and coverage per week add up the recorded collections, each once."""
+    from sqlalchemy import select
+
+    from dispatch import execution
+    from dispatch import models as m
+    from dispatch.db import make_engine, session_scope
+
+    eng = make_engine(db_env)
+    with session_scope(eng) as s:
+        plan = s.scalar(
+            select(m.Plan)
+            .where(m.Plan.status.in_(("published", "in_progress")))
+            .order_by(m.Plan.id)
+        )
+        route = plan.routes[0]
+        driver = s.scalar(select(m.Driver).where(m.Driver.vehicle_id == route.vehicle_id))
+        work = [x for x in route.stops if x.kind in ("pickup", "station")][:4]
+        for i, x in enumerate(work):
+            ev = {
+                "event_id": f"stats-{i:04d}-x",
+                "stop_id": x.id,
+                "kind": "collected",
+                "recorded_at": "2026-12-01T10:00:00+08:00",
+                "kg": {"paper": 10.0, "metal": 2.5},
+            }
+            execution.record_event(s, driver, ev)
+            execution.record_event(s, driver, ev)  # a resend counts once
+        cps = {x.collection_point_id for x in work if x.collection_point_id is not None}
+        district = plan.district.code
+    capsys.readouterr()
+    assert main(["stats", "--from", "2026-12-01", "--to", "2026-12-01", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    kg = {(r["district"], r["material"]): r["kg"] for r in doc["tonnage"]}
+    assert kg[(district, "paper")] == pytest.approx(10.0 * len(work))
+    assert kg[(district, "metal")] == pytest.approx(2.5 * len(work))
+    cov = next(r for r in doc["coverage"] if r["district"] == district)
+    assert cov["served"] == len(cps) and cov["points"] >= cov["served"]
+    assert main(["stats", "--from", "2026-12-02", "--to", "2026-12-01"]) == 2
