@@ -47,7 +47,6 @@ def edit_plan(
     *,
     by: str,
     rules_dir: Path | None,
-    seconds: float = 3.0,  # kept for API stability; re-timing needs no search
 ) -> m.Plan:
     """Apply an edit (the full stop order per vehicle); return the new draft version.
 

@@ -22,7 +22,8 @@ def iso(day: dt.date, seconds: int) -> str:
     ).isoformat()
 
 
-def _s(t: dt.time) -> int:
+def seconds_of_day(t: dt.time) -> int:
+    """A time of day as seconds after midnight."""
     return t.hour * 3600 + t.minute * 60 + t.second
 
 
@@ -67,7 +68,10 @@ def plan_json(session: Session, plan: m.Plan) -> dict[str, Any]:
                 "capacity_kg": v.capacity_kg,
                 "capacity_m3": v.capacity_m3,
                 "depot": v.depot.ref,
-                "shift": {"start": iso(day, _s(v.shift_start)), "end": iso(day, _s(v.shift_end))},
+                "shift": {
+                    "start": iso(day, seconds_of_day(v.shift_start)),
+                    "end": iso(day, seconds_of_day(v.shift_end)),
+                },
                 "weight_class": v.vehicle_class.weight_class,
                 "gross_weight_kg": v.vehicle_class.gross_weight_kg,
                 "permits": list(v.permits or []),
@@ -75,8 +79,8 @@ def plan_json(session: Session, plan: m.Plan) -> dict[str, Any]:
         )
         if v.break_start is not None and v.break_end is not None and v.break_minutes:
             vehicles[-1]["break"] = {
-                "start": iso(day, _s(v.break_start)),
-                "end": iso(day, _s(v.break_end)),
+                "start": iso(day, seconds_of_day(v.break_start)),
+                "end": iso(day, seconds_of_day(v.break_end)),
                 "minutes": v.break_minutes,
             }
         stops = []

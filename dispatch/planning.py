@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from dispatch import models as m
 from dispatch.booking import set_status
+from dispatch.export import plan_json, seconds_of_day
 from dispatch.materials import TAIL_LIFT_MATERIALS
 from road_rules.edges import EdgeTable
 from road_rules.evaluate import Band, bands, intersect, stationing_windows, stopping_edges
@@ -76,10 +77,6 @@ class RoadRights:
     rules: RuleSet
     table: EdgeTable
     skipped_tags: list[str] = field(default_factory=list)
-
-
-def _secs(t: dt.time) -> int:
-    return t.hour * 3600 + t.minute * 60 + t.second
 
 
 def pickup_service_s(b: m.Booking) -> int:
@@ -241,7 +238,7 @@ def build_problem(
     nostop: set[tuple[int, int]] = set()
     for v in vehicles:
         info = vehicle_info(v)
-        a, b = _secs(v.shift_start), _secs(v.shift_end)
+        a, b = seconds_of_day(v.shift_start), seconds_of_day(v.shift_end)
         gk = (v.vehicle_class.code, info.permits, a, b)
         if gk not in groups:
             key = f"{v.vehicle_class.code}#{len(groups) + 1}"
@@ -343,7 +340,7 @@ def build_problem(
             "pickup",
             sp if sp is not None else 0,
             pickup_service_s(bk),
-            (Window(_secs(bk.window_start), _secs(bk.window_end)),),
+            (Window(seconds_of_day(bk.window_start), seconds_of_day(bk.window_end)),),
             math.ceil(bk.est_kg),
             math.ceil(bk.est_m3 * 1000),
             mats,
@@ -385,7 +382,7 @@ def build_problem(
     for v in vehicles:
         bw = None
         if v.break_start is not None and v.break_end is not None and v.break_minutes:
-            bw = Window(_secs(v.break_start), _secs(v.break_end))
+            bw = Window(seconds_of_day(v.break_start), seconds_of_day(v.break_end))
         wa, wb = windows[vehicle_key[v.plate]]
         if bw is not None and not (wa <= bw.start and bw.end <= wb):
             bw = None  # the van is not out over the break window: the break is taken at the depot
@@ -481,8 +478,6 @@ def replay(session: Session, network: RoadNetwork, plan: m.Plan, rights: RoadRig
     IllegalPlanError
         Listing every violation; the caller's transaction is then rolled back.
     """
-    from dispatch.export import plan_json
-
     violations = check_plan(
         plan_json(session, plan),
         has_edge=network.graph.has_edge,

@@ -11,8 +11,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import numpy as np
-
 from road_rules.edges import EdgeTable
 from road_rules.hours import HoursError, parse_hours
 from road_rules.model import Rule, RuleSet, VehicleSelector, Where
@@ -107,8 +105,3 @@ def rules_from_tags(table: EdgeTable) -> tuple[RuleSet, list[str]]:
         else:
             rules.append(Rule(effect="no_entry", vehicles=_GROUPS[base], **common))
     return RuleSet(tuple(rules), ("osm",)), skipped
-
-
-def tag_edge_count(table: EdgeTable, rule: Rule) -> int:
-    """How many edges an OSM rule selects (for reports)."""
-    return int(np.count_nonzero([bool(w & rule.where.way_ids) for w in table.way_ids]))

@@ -418,9 +418,7 @@ def test_an_edit_that_cannot_work_is_refused_and_changes_nothing(
         first = next(iter(seqs))
         everything = [r for seq in seqs.values() for r in seq]
     with pytest.raises(InvalidInput) as err, session_scope(eng) as s:
-        edit_plan(
-            s, network, pid, {first: everything}, by="d", rules_dir=world.rules_dir, seconds=2
-        )
+        edit_plan(s, network, pid, {first: everything}, by="d", rules_dir=world.rules_dir)
     assert any(k.startswith("routes") for k in err.value.problems)
     assert "too late" in str(err.value) or "after the shift" in str(err.value)
     with pytest.raises(InvalidInput), session_scope(eng) as s:

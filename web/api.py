@@ -12,6 +12,15 @@ from web import state
 bp = Blueprint("api", __name__)
 
 
+def _plan_doc(plan_id: int) -> dict[str, Any]:
+    """Plan JSON of ``plan_id``, or a JSON 404 naming it."""
+    with state.db() as s:
+        doc = views.get_plan_json(s, plan_id)
+    if doc is None:
+        abort(404, description=f"no plan with id {plan_id}")
+    return doc
+
+
 @bp.get("/plans")
 def plans() -> Any:
     """Every plan with its headline figures."""
@@ -22,30 +31,21 @@ def plans() -> Any:
 @bp.get("/plans/<int:plan_id>")
 def plan(plan_id: int) -> Any:
     """One plan as plan JSON."""
-    with state.db() as s:
-        doc = views.get_plan_json(s, plan_id)
-    if doc is None:
-        abort(404, description=f"no plan with id {plan_id}")
+    doc = _plan_doc(plan_id)
     return jsonify(doc)
 
 
 @bp.get("/plans/<int:plan_id>/geojson")
 def plan_geojson(plan_id: int) -> Any:
     """Routes and stops of one plan as GeoJSON."""
-    with state.db() as s:
-        doc = views.get_plan_json(s, plan_id)
-    if doc is None:
-        abort(404, description=f"no plan with id {plan_id}")
+    doc = _plan_doc(plan_id)
     return jsonify(views.plan_geojson(doc, state.network()))
 
 
 @bp.get("/plans/<int:plan_id>/rules.geojson")
 def plan_rules(plan_id: int) -> Any:
     """The road rights of the plan's district: zones and restricted roads with their hours."""
-    with state.db() as s:
-        doc = views.get_plan_json(s, plan_id)
-    if doc is None:
-        abort(404, description=f"no plan with id {plan_id}")
+    doc = _plan_doc(plan_id)
     code = doc["plan"]["district"]["code"]
     c = state.cache()
     key = f"rules:{code}"
