@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 
 from dispatch import models as m
+from dispatch.planning import PlanningError
 from dispatch.settings import DEFAULT_RULES, Settings
 
 _TZ = dt.timezone(dt.timedelta(hours=8))
@@ -200,31 +201,48 @@ def cmd_scenario_generate(args: argparse.Namespace, settings: Settings) -> int:
 def build_plans(
     settings: Settings, day: dt.date, districts: list[str] | None, seconds: float
 ) -> list[int]:
-    """Build a plan for each district that has vehicles; print a summary table."""
+    """Build a plan for each district that has vehicles, through the worker backend
+    (local processes, or Celery when ``LOOPVAN_BROKER_URL`` is set); print progress
+    and a summary table. Exit status 1 (via :class:`BuildFailed`) when a district failed.
+    """
     from dispatch.db import session_scope
-    from dispatch.planning import build_plan
-    from routing.problem import Limits
+    from dispatch.workers import backend_from_env, build_districts
 
     engine = _engine(settings)
-    net = _network(settings)
-    ids = []
     with session_scope(engine) as s:
         if not districts:
             districts = sorted({d.district.code for d in s.scalars(select(m.Depot))})
-        rows = []
-        for code in districts:
-            t = time.monotonic()
-            plan = build_plan(
-                s,
-                net,
-                code,
-                day,
-                limits=Limits(time_limit_s=seconds),
-                actor="cli",
-                speeds_path=settings.speeds_path,
-                rules_dir=settings.rules_dir,
-            )
+    backend = backend_from_env()
+    print(f"solving {len(districts)} district(s) on the {backend.name} worker backend ...")
+    t0 = time.monotonic()
+
+    shown: dict[int, tuple[str, int]] = {}
+
+    def progress(jobs: list[m.PlanJob]) -> None:
+        for j in jobs:
+            if shown.get(j.id) == (j.status, j.attempts):
+                continue
+            shown[j.id] = (j.status, j.attempts)
+            if j.status == "running":
+                print(f"  {j.district_code}: running on {j.worker} (attempt {j.attempts})")
+            elif j.status in ("done", "failed"):
+                print(f"  {j.district_code}: {j.status} at {time.monotonic() - t0:.1f}s")
+
+    jobs = build_districts(settings, districts, day, seconds, backend=backend, progress=progress)
+    ids = [j.plan_id for j in jobs if j.plan_id is not None]
+    rows = []
+    with session_scope(engine) as s:
+        for j in jobs:
+            if j.plan_id is None:
+                rows.append(["-", j.district_code, day, "failed", j.error[:60], "", "", "", ""])
+                continue
+            plan = s.get_one(m.Plan, j.plan_id)
             st = plan.solver_stats
+            took = (
+                (j.finished_at - j.started_at).total_seconds()
+                if j.started_at and j.finished_at
+                else 0
+            )
             rows.append(
                 [
                     plan.id,
@@ -235,10 +253,9 @@ def build_plans(
                     st["stops_unassigned"],
                     f"{st['distance_m'] / 1000:.1f}",
                     f"{st['duration_s'] / 3600:.1f}",
-                    f"{time.monotonic() - t:.1f}",
+                    f"{took:.1f}",
                 ]
             )
-            ids.append(plan.id)
     print(
         table(
             rows,
@@ -255,7 +272,29 @@ def build_plans(
             ],
         )
     )
+    failed = [j for j in jobs if j.status != "done"]
+    if failed:
+        raise BuildFailed("; ".join(f"{j.district_code}: {j.error or 'failed'}" for j in failed))
     return ids
+
+
+class BuildFailed(PlanningError):
+    """A district's plan could not be built (the reason is on its plan job)."""
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    """Run a Celery worker for spread solves (needs ``LOOPVAN_BROKER_URL``)."""
+    import os
+
+    if not os.environ.get("LOOPVAN_BROKER_URL"):
+        raise UsageError("set LOOPVAN_BROKER_URL (e.g. redis://127.0.0.1:6379/0) to run a worker")
+    from dispatch.celery_app import QUEUE, app
+
+    argv = ["worker", "--loglevel", args.loglevel, "--queues", QUEUE]
+    argv += ["--concurrency", str(args.concurrency)] if args.concurrency else []
+    argv += ["--hostname", args.hostname] if args.hostname else []
+    app.worker_main(argv)
+    return 0
 
 
 def cmd_plan_build(args: argparse.Namespace, settings: Settings) -> int:
@@ -802,6 +841,11 @@ def parser() -> argparse.ArgumentParser:
         if name == "reject":
             ps.add_argument("--reason", required=True)
         ps.set_defaults(func=cmd_plan_state)
+    wk = sub.add_parser("worker", help="run a Celery worker for spread solves")
+    wk.add_argument("--concurrency", type=int, default=0, help="solves at once (default: cores)")
+    wk.add_argument("--hostname", help="worker name, e.g. solver1@%%h")
+    wk.add_argument("--loglevel", default="INFO")
+    wk.set_defaults(func=cmd_worker)
     sub.add_parser("plans", help="list plans").set_defaults(func=cmd_plans)
 
     bk = sub.add_parser("booking", help="bookings").add_subparsers(dest="sub", required=True)
@@ -914,7 +958,6 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, *, serve: Server | None = None) -> int:
     """Entry point; returns the exit code. ``serve`` runs the web app for ``demo``/``serve``."""
     from dispatch.errors import DispatchError
-    from dispatch.planning import PlanningError
     from dispatch.scenario import ScenarioError
     from road_rules.errors import RuleError
     from road_rules.hours import HoursError

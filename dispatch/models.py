@@ -291,3 +291,29 @@ class AuditLog(Base):
     entity: Mapped[str] = mapped_column(String(32))
     entity_id: Mapped[str] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class PlanJob(Base):
+    """One requested district solve, run by a worker (a local process or a Celery worker).
+
+    ``key`` is unique, and the job's plan is stored in the same transaction that marks it
+    done, guarded by ``status != 'done'``: a task delivered twice (a worker killed
+    mid-solve, a redelivery while the first copy still runs) yields one plan, never two.
+    """
+
+    __tablename__ = "plan_jobs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(96), unique=True)
+    district_code: Mapped[str] = mapped_column(String(32))
+    date: Mapped[dt.date] = mapped_column(Date, index=True)
+    seconds: Mapped[float] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued/running/done/failed
+    backend: Mapped[str] = mapped_column(String(16))  # local / celery
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    worker: Mapped[str] = mapped_column(String(128), default="")
+    plan_id: Mapped[int | None] = mapped_column(ForeignKey("plans.id"), nullable=True)
+    error: Mapped[str] = mapped_column(Text, default="")
+    requested_by: Mapped[str] = mapped_column(String(64), default="system")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
