@@ -747,6 +747,65 @@ def cmd_booking(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_carbon(args: argparse.Namespace, settings: Settings) -> int:
+    """Carbon balance of one plan (``--plan``) or of a period (``--from``/``--to``)."""
+    from dispatch.carbon import period_balance, plan_balance
+    from dispatch.db import session_scope
+
+    end = args.to or (dt.datetime.now(_TZ).date())
+    start = args.start or end - dt.timedelta(days=6)
+    if start > end:
+        raise UsageError(f"--from {start} is after --to {end}")
+    with session_scope(_engine(settings)) as s:
+        doc = plan_balance(s, args.plan) if args.plan else period_balance(s, start, end)
+    if args.json:
+        print(json.dumps(doc, ensure_ascii=False))
+        return 0
+    if args.plan:
+        print(
+            f"plan {doc['plan']} {doc['district_name']} {doc['date']} ({doc['status']}, "
+            f"{doc['basis']} kg)"
+        )
+        rows = [
+            [r["material"], f"{r['kg']:.1f}", f"{r['avoided_kg_co2e']:.1f}"]
+            for r in doc["by_material"]
+        ]
+        print(table(rows, ["material", "kg", "kg CO2e avoided"]) if rows else "  nothing")
+        print()
+        print(
+            table(
+                [
+                    [
+                        f"{doc['vehicle_km']:.1f}",
+                        f"{doc['vehicle_kg_co2e']:.1f}",
+                        f"{doc['avoided_kg_co2e']:.1f}",
+                        f"{doc['net_kg_co2e']:.1f}",
+                    ]
+                ],
+                ["van km", "kg CO2e emitted", "kg CO2e avoided", "net benefit"],
+            )
+        )
+        return 0
+    t = doc["totals"]
+    print(f"carbon balance {start} .. {end} ({len(doc['plans'])} published plans)")
+    print(
+        table(
+            [
+                [
+                    r.get("district_name", r.get("district")),
+                    f"{r['vehicle_km']:.1f}",
+                    f"{r['vehicle_kg_co2e']:.1f}",
+                    f"{r['avoided_kg_co2e']:.1f}",
+                    f"{r['net_kg_co2e']:.1f}",
+                ]
+                for r in [*doc["by_district"], {**t, "district_name": "total"}]
+            ],
+            ["district", "van km", "kg CO2e emitted", "kg CO2e avoided", "net benefit"],
+        )
+    )
+    return 0
+
+
 def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     from dispatch.db import session_scope
     from dispatch.statistics import coverage, tonnage
@@ -915,6 +974,14 @@ def parser() -> argparse.ArgumentParser:
     st.add_argument("--to", type=_date)
     st.add_argument("--json", action="store_true")
     st.set_defaults(func=cmd_stats)
+    cb = sub.add_parser(
+        "carbon", help="carbon balance: van emissions against emissions avoided by recycling"
+    )
+    cb.add_argument("--plan", type=int, help="one plan (default: the period)")
+    cb.add_argument("--from", dest="start", type=_date)
+    cb.add_argument("--to", type=_date)
+    cb.add_argument("--json", action="store_true")
+    cb.set_defaults(func=cmd_carbon)
 
     sv = sub.add_parser("serve", help="serve the web app")
     sv.add_argument("--host", default="127.0.0.1")
