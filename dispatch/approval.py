@@ -112,7 +112,7 @@ def publish(session: Session, plan_id: int, *, by: str) -> m.Plan:
             )
         )
         for stop in route.stops:
-            if stop.booking is not None:
+            if stop.booking is not None and stop.booking.status in ("queued", "planned"):
                 set_status(session, stop.booking, "dispatched", actor=by, note=f"plan {plan_id}")
     plan.status = "published"
     plan.published_by = by

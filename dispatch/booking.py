@@ -32,6 +32,15 @@ CANCELLABLE = ("requested", "queued", "planned")
 STATUSES = ("requested", "queued", "planned", "dispatched", "collected", "missed", "cancelled")
 
 
+#: Reference characters residents read out on the phone: no 0/O, 1/I/L.
+_REF_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+
+
+def _reference(day: dt.date) -> str:
+    """A booking reference such as ``BK-261201-7KQ4MZ``."""
+    return f"BK-{day:%y%m%d}-{''.join(secrets.choice(_REF_ALPHABET) for _ in range(6))}"
+
+
 def _time(v: Any) -> dt.time | None:
     try:
         return dt.time.fromisoformat(str(v))
@@ -46,8 +55,13 @@ def validate(
     session: Session,
     snap_distance: SnapCheck,
     max_snap_m: float = 500.0,
+    same_day: bool = False,
 ) -> dict[str, Any]:
-    """Check a booking request; return the cleaned fields or raise :class:`InvalidInput`."""
+    """Check a booking request; return the cleaned fields or raise :class:`InvalidInput`.
+
+    ``same_day`` admits today's date: an urgent booking a dispatcher adds for intraday
+    re-planning. Residents book from tomorrow on.
+    """
     p: dict[str, str] = {}
     out: dict[str, Any] = {}
     if not isinstance(data, dict):
@@ -98,8 +112,10 @@ def validate(
         day = dt.date.fromisoformat(str(data.get("date")))
     except ValueError:
         p["date"] = f"must be YYYY-MM-DD, got {data.get('date')!r}"
-    if day is not None and not today < day <= today + dt.timedelta(days=HORIZON_DAYS):
-        p["date"] = f"must be between tomorrow and {HORIZON_DAYS} days ahead, got {day}"
+    first = today if same_day else today + dt.timedelta(days=1)
+    if day is not None and not first <= day <= today + dt.timedelta(days=HORIZON_DAYS):
+        what = "today" if same_day else "tomorrow"
+        p["date"] = f"must be between {what} and {HORIZON_DAYS} days ahead, got {day}"
     out["date"] = day
     raw_w = data.get("window")
     w: dict[str, Any] = raw_w if isinstance(raw_w, dict) else {}
@@ -173,6 +189,7 @@ def create_booking(
     today: dt.date,
     snap_distance: SnapCheck,
     actor: str = "resident",
+    same_day: bool = False,
 ) -> tuple[m.Booking, bool]:
     """Validate and store a booking; ``(booking, created)``.
 
@@ -184,10 +201,12 @@ def create_booking(
         found = session.scalar(select(m.Booking).where(m.Booking.idempotency_key == key))
         if found is not None:
             return found, False
-    clean = validate(data, today=today, session=session, snap_distance=snap_distance)
+    clean = validate(
+        data, today=today, session=session, snap_distance=snap_distance, same_day=same_day
+    )
     a, b = clean["window"]
     booking = m.Booking(
-        reference=f"BK-{clean['date']:%y%m%d}-{secrets.token_hex(3).upper()}",
+        reference=_reference(clean["date"]),
         idempotency_key=clean["idempotency_key"],
         resident_name=clean["resident_name"],
         resident_phone=clean["resident_phone"],
@@ -204,37 +223,45 @@ def create_booking(
         status="requested",
         priority=clean["priority"],
     )
-    try:
-        with (
-            session.begin_nested()
-        ):  # a savepoint: a lost race on the key rolls back only this insert
-            session.add(booking)
-            session.flush()
-            session.add(
-                m.BookingEvent(
-                    booking_id=booking.id, from_status=None, to_status="requested", actor=actor
+    for _attempt in range(5):
+        try:
+            with session.begin_nested():  # a savepoint: a lost race rolls back only this insert
+                session.add(booking)
+                session.flush()
+                session.add(
+                    m.BookingEvent(
+                        booking_id=booking.id, from_status=None, to_status="requested", actor=actor
+                    )
                 )
-            )
-            session.add(
-                m.BookingEvent(
-                    booking_id=booking.id,
-                    from_status="requested",
-                    to_status="queued",
-                    actor="system",
-                    note="validated",
+                session.add(
+                    m.BookingEvent(
+                        booking_id=booking.id,
+                        from_status="requested",
+                        to_status="queued",
+                        actor="system",
+                        note="validated",
+                    )
                 )
+                booking.status = "queued"
+                session.flush()
+            break
+        except IntegrityError:
+            found = (
+                session.scalar(select(m.Booking).where(m.Booking.idempotency_key == key))
+                if key
+                else None
             )
-            booking.status = "queued"
-            session.flush()
-    except IntegrityError:
-        found = (
-            session.scalar(select(m.Booking).where(m.Booking.idempotency_key == key))
-            if key
-            else None
-        )
-        if found is None:
-            raise
-        return found, False
+            if found is not None:
+                return found, False
+            taken = session.scalar(
+                select(m.Booking.id).where(m.Booking.reference == booking.reference)
+            )
+            if taken is None:
+                raise
+            booking.reference = _reference(clean["date"])  # a rare clash: draw again
+            booking.status = "requested"
+    else:
+        raise Conflict("could not draw a free booking reference; try again")
     return booking, True
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -280,6 +281,32 @@ def build_plans(
 
 class BuildFailed(PlanningError):
     """A district's plan could not be built (the reason is on its plan job)."""
+
+
+def cmd_scheduler(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the single scheduler: nightly cut-off drafts, publishing at shift start."""
+    import logging
+
+    from dispatch.scheduler import run
+
+    if not _HHMM.match(args.cutoff):
+        raise UsageError(f"--cutoff must be HH:MM, got {args.cutoff!r}")
+    if args.publish_every <= 0:
+        raise UsageError("--publish-every must be a positive number of minutes")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    _engine(settings)  # migrate first; the scheduler does not
+    return run(
+        settings.database_url,
+        wait=args.wait,
+        cutoff=args.cutoff,
+        publish_every_minutes=args.publish_every,
+        lease_seconds=args.lease_seconds,
+    )
+
+
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
@@ -705,6 +732,226 @@ def cmd_plan_state(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read {what} ({exc})") from None
+
+
+def _print_diff(diff: dict[str, Any]) -> None:
+    rows = [
+        [
+            v["vehicle"],
+            ", ".join(a["stop"] for a in v["added"]) or "-",
+            ", ".join(v["removed"]) or "-",
+            "yes" if v["order_changed"] else "",
+            len(v["eta_shifts"]),
+        ]
+        for v in diff["vehicles"]
+        if v["changed"] or v["eta_shifts"]
+    ]
+    print(
+        table(rows, ["vehicle", "added", "removed", "reordered", "ETAs moved"])
+        if rows
+        else "  no route changed"
+    )
+    if diff["newly_unassigned"]:
+        print(f"newly unassigned: {', '.join(diff['newly_unassigned'])}")
+
+
+def cmd_plan_edit(args: argparse.Namespace, settings: Settings) -> int:
+    """Apply a dispatcher edit from a JSON file: {plate: [stop refs in order], ...}."""
+    from dispatch.db import session_scope
+    from dispatch.editing import edit_plan
+
+    routes = _read_json(args.file, "an edit (JSON object: plate -> stop references)")
+    if not isinstance(routes, dict) or not all(
+        isinstance(v, list) and all(isinstance(x, str) for x in v) for v in routes.values()
+    ):
+        raise UsageError(f"{args.file}: must be a JSON object of plate -> list of stop references")
+    with session_scope(_engine(settings)) as s:
+        new = edit_plan(
+            s, _network(settings), args.plan_id, routes, by=args.by, rules_dir=settings.rules_dir
+        )
+        print(
+            f"plan {new.id} (version {new.version}) saved as a draft; plan {args.plan_id} superseded"
+        )
+    return 0
+
+
+def cmd_plan_replan(args: argparse.Namespace, settings: Settings) -> int:
+    """Re-plan the rest of a live plan's day (urgent booking, breakdown, closure)."""
+    from dispatch.db import session_scope
+    from dispatch.replanning import replan
+    from routing.problem import Limits
+
+    now = args.at or dt.datetime.now(_TZ)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=_TZ)
+    with session_scope(_engine(settings)) as s:
+        new = replan(
+            s,
+            _network(settings),
+            args.plan_id,
+            by=args.by,
+            now=now,
+            reason=args.reason,
+            broken=args.broken,
+            rules_dir=settings.rules_dir,
+            limits=Limits(time_limit_s=args.seconds or settings.solver_time_limit_s),
+        )
+        st = new.solver_stats
+        print(
+            f"plan {new.id} (version {new.version}) drafted from plan {args.plan_id}: "
+            f"{st['stops_served']} stops served, {st['stops_unassigned']} unassigned, "
+            f"{st['replan']['pinned_stops']} done stops kept"
+        )
+        _print_diff(st["diff"])
+        print(f"approve and publish it: loopvan plan approve {new.id} --by ...")
+    return 0
+
+
+def cmd_closure(args: argparse.Namespace, settings: Settings) -> int:
+    from dispatch.db import session_scope
+    from dispatch.replanning import add_closure
+
+    with session_scope(_engine(settings)) as s:
+        row = add_closure(
+            s,
+            _district_code(settings, args.district),
+            args.date or dt.datetime.now(_TZ).date(),
+            title=args.title,
+            start=args.start,
+            end=args.end,
+            road_names=args.road,
+            way_ids=args.way,
+            by=args.by,
+        )
+        print(
+            f"closure {row.rule['id']} stored: {row.rule['title']} {row.rule['when']} on {row.date}"
+        )
+    return 0
+
+
+def cmd_events(args: argparse.Namespace, settings: Settings) -> int:
+    """Record driver events from a JSON file (a list), as the tablet would send them."""
+    from dispatch import execution
+    from dispatch.db import session_scope
+
+    body = _read_json(args.file, "driver events (a JSON list)")
+    if not isinstance(body, list):
+        raise UsageError(f"{args.file}: must be a JSON list of events")
+    rows = []
+    with session_scope(_engine(settings)) as s:
+        driver = s.scalar(select(m.Driver).where(m.Driver.ref == args.driver))
+        if driver is None:
+            raise UsageError(f"no driver {args.driver!r}")
+        for ev in body:
+            rec, created = execution.record_event(s, driver, ev)
+            rows.append(
+                [
+                    rec.client_event_id,
+                    rec.kind,
+                    rec.stop_id,
+                    "stored" if created else "already had it",
+                ]
+            )
+    print(table(rows, ["event", "kind", "stop", "result"]))
+    return 0
+
+
+def cmd_route(args: argparse.Namespace, settings: Settings) -> int:
+    """A driver's current route with ETAs from the events so far."""
+    from dispatch import execution
+    from dispatch.db import session_scope
+
+    def hhmm(x: int) -> str:
+        return f"{x // 3600:02d}:{x % 3600 // 60:02d}"
+
+    with session_scope(_engine(settings)) as s:
+        driver = s.scalar(select(m.Driver).where(m.Driver.ref == args.driver))
+        if driver is None or driver.vehicle_id is None:
+            raise UsageError(f"no driver {args.driver!r} with a vehicle")
+        route = s.scalars(
+            select(m.Route)
+            .join(m.Plan)
+            .where(
+                m.Route.vehicle_id == driver.vehicle_id,
+                m.Plan.status.in_(("published", "in_progress", "completed")),
+            )
+            .order_by(m.Plan.date.desc(), m.Plan.id.desc())
+        ).first()
+        if route is None:
+            raise UsageError(f"driver {args.driver} has no published route")
+        etas = execution.route_etas(s, route)
+        print(f"{route.vehicle.plate} {route.plan.date} route version {route.version}")
+        print(
+            table(
+                [
+                    [
+                        e["sequence"],
+                        e["kind"],
+                        hhmm(e["planned_arrival_s"]),
+                        hhmm(e["eta_arrival_s"]),
+                        f"{e['delay_s'] // 60:+d} min" if e["delay_s"] else "",
+                        ",".join(e["reported"]),
+                        "LATE" if e["late_for_window"] else "",
+                    ]
+                    for e in etas
+                ],
+                ["#", "kind", "planned", "eta", "delay", "reported", "window"],
+            )
+        )
+    return 0
+
+
+def cmd_slots(args: argparse.Namespace, settings: Settings) -> int:
+    from dispatch.db import session_scope
+    from dispatch.slots import suggest
+
+    mats = []
+    for item in args.material:
+        name, _, kg = item.partition(":")
+        try:
+            mats.append({"material": name, "kg": float(kg), "m3": 0.0})
+        except ValueError:
+            raise UsageError(f"--material must be NAME:KG, got {item!r}") from None
+    with session_scope(_engine(settings)) as s:
+        out = suggest(
+            s,
+            _network(settings),
+            {"lat": args.lat, "lon": args.lon, "materials": mats},
+            today=args.today or dt.datetime.now(_TZ).date(),
+            days=args.days,
+            rules_dir=settings.rules_dir,
+        )
+    if args.json:
+        print(json.dumps(out, ensure_ascii=False))
+        return 0
+    print(f"{out['district_name']}: service about {out['service_minutes']} min")
+    print(
+        table(
+            [
+                [
+                    r["rank"],
+                    r["date"],
+                    f"{r['start']}-{r['end']}",
+                    r.get("vehicle", ""),
+                    r.get("eta", ""),
+                    f"{r['extra_minutes']:.1f}",
+                    r["basis"],
+                ]
+                for r in out["slots"]
+            ],
+            ["rank", "date", "window", "van", "eta", "extra van-min", "checked by"],
+        )
+        if out["slots"]
+        else "  no slot can take it in the next days"
+    )
+    return 0
+
+
 def cmd_booking(args: argparse.Namespace, settings: Settings) -> int:
     from dispatch import booking
     from dispatch.db import session_scope
@@ -900,6 +1147,45 @@ def parser() -> argparse.ArgumentParser:
         if name == "reject":
             ps.add_argument("--reason", required=True)
         ps.set_defaults(func=cmd_plan_state)
+    pe = pl.add_parser("edit", help="apply a dispatcher edit (JSON: plate -> stop refs)")
+    pe.add_argument("plan_id", type=int)
+    pe.add_argument("--file", type=Path, required=True)
+    pe.add_argument("--by", required=True)
+    pe.set_defaults(func=cmd_plan_edit)
+    pr = pl.add_parser("replan", help="re-plan the rest of today's live plan")
+    pr.add_argument("plan_id", type=int)
+    pr.add_argument("--reason", required=True)
+    pr.add_argument("--broken", help="plate of a van that broke down")
+    pr.add_argument("--at", type=dt.datetime.fromisoformat, help="now (ISO time; default: now)")
+    pr.add_argument("--seconds", type=float)
+    pr.add_argument("--by", required=True)
+    pr.set_defaults(func=cmd_plan_replan)
+    cl = sub.add_parser("closure", help="add a temporary road closure for a day")
+    cl.add_argument("--district", required=True)
+    cl.add_argument("--date", type=_date, help="default: today")
+    cl.add_argument("--road", action="append", help="road name (repeatable)")
+    cl.add_argument("--way", action="append", type=int, help="OSM way id (repeatable)")
+    cl.add_argument("--from", dest="start", required=True, help="HH:MM")
+    cl.add_argument("--to", dest="end", required=True, help="HH:MM")
+    cl.add_argument("--title", required=True)
+    cl.add_argument("--by", required=True)
+    cl.set_defaults(func=cmd_closure)
+    evp = sub.add_parser("events", help="record driver events from a JSON list")
+    evp.add_argument("--driver", required=True)
+    evp.add_argument("file", type=Path)
+    evp.set_defaults(func=cmd_events)
+    rt = sub.add_parser("route", help="a driver's route with ETAs")
+    rt.add_argument("--driver", required=True)
+    rt.set_defaults(func=cmd_route)
+    sch = sub.add_parser(
+        "scheduler",
+        help="nightly cut-off drafts and publishing at shift start (one per database)",
+    )
+    sch.add_argument("--cutoff", default="20:00", help="local time of the nightly cut-off")
+    sch.add_argument("--publish-every", type=float, default=5, help="minutes between checks")
+    sch.add_argument("--wait", action="store_true", help="stand by while another one runs")
+    sch.add_argument("--lease-seconds", type=float, default=None)
+    sch.set_defaults(func=cmd_scheduler)
     wk = sub.add_parser("worker", help="run a Celery worker for spread solves")
     wk.add_argument("--concurrency", type=int, default=0, help="solves at once (default: cores)")
     wk.add_argument("--hostname", help="worker name, e.g. solver1@%%h")
@@ -914,6 +1200,14 @@ def parser() -> argparse.ArgumentParser:
     bc.add_argument("file", type=Path)
     bc.add_argument("--today", type=_date, help="the booking day's reference date (default: today)")
     bc.set_defaults(func=cmd_booking)
+    bsl = bk.add_parser("slots", help="slot suggestions for a new booking, best first")
+    bsl.add_argument("--lat", type=float, required=True)
+    bsl.add_argument("--lon", type=float, required=True)
+    bsl.add_argument("--material", action="append", required=True, help="NAME:KG (repeatable)")
+    bsl.add_argument("--days", type=int, default=3)
+    bsl.add_argument("--today", type=_date)
+    bsl.add_argument("--json", action="store_true")
+    bsl.set_defaults(func=cmd_slots)
     bs_ = bk.add_parser("show", help="a booking and its status history")
     bs_.add_argument("reference")
     bs_.set_defaults(func=cmd_booking)

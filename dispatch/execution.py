@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -17,6 +18,7 @@ from dispatch import models as m
 from dispatch.booking import set_status
 from dispatch.errors import Conflict, InvalidInput, NotFound
 from dispatch.materials import MATERIALS, TRACKED_MATERIALS
+from dispatch.settings import TIMEZONE
 
 KINDS = ("arrived", "collected", "skipped", "unloaded", "break")
 
@@ -86,8 +88,8 @@ def record_event(
         stop is None
         or driver.vehicle_id is None
         or stop.route.vehicle_id != driver.vehicle_id
-        or stop.route.plan.status not in ("published", "in_progress")
-    ):
+        or stop.route.plan.status not in ("published", "in_progress", "completed")
+    ):  # a completed plan still takes a tablet's late, offline-queued events
         raise NotFound(f"stop {stop_id} is not on your published route")
     if kind == "collected" and stop.kind not in ("pickup", "station"):
         raise InvalidInput({"kind": f"nothing is collected at a {stop.kind} stop"})
@@ -98,7 +100,7 @@ def record_event(
         stop_id=stop.id,
         driver_id=driver.id,
         kind=kind,
-        recorded_at=at,
+        recorded_at=at.astimezone(dt.UTC),  # SQLite keeps no offset: store UTC
         payload=payload,
     )
     try:
@@ -113,6 +115,18 @@ def record_event(
     plan = stop.route.plan
     if plan.status == "published":
         plan.status = "in_progress"
+    session.flush()
+    if plan.status == "in_progress" and _all_done(session, plan):
+        plan.status = "completed"
+        session.add(
+            m.AuditLog(
+                actor=f"driver:{driver.ref}",
+                action="plan.completed",
+                entity="plan",
+                entity_id=str(plan.id),
+                detail={"last_event": eid},
+            )
+        )
     if stop.booking is not None:
         if kind == "collected":
             set_status(session, stop.booking, "collected", actor=f"driver:{driver.ref}")
@@ -120,6 +134,88 @@ def record_event(
             _roll_over(session, stop.booking, driver, payload["reason"])
     session.flush()
     return ev, True
+
+
+DONE_KINDS = {
+    "pickup": ("collected", "skipped"),
+    "station": ("collected", "skipped"),
+    "unload": ("unloaded",),
+}
+
+
+def _all_done(session: Session, plan: m.Plan) -> bool:
+    """Every pickup and collection point is collected or skipped, every unload reported."""
+    want = {s.id: DONE_KINDS[s.kind] for r in plan.routes for s in r.stops if s.kind in DONE_KINDS}
+    if not want:
+        return False
+    done = set()
+    for stop_id, kind in session.execute(
+        select(m.StopEvent.stop_id, m.StopEvent.kind).where(m.StopEvent.stop_id.in_(list(want)))
+    ):
+        if kind in want[stop_id]:
+            done.add(stop_id)
+    return done == set(want)
+
+
+def route_etas(session: Session, route: m.Route) -> list[dict[str, Any]]:
+    """Each stop's planned and expected times, from the latest event on the route.
+
+    The delay seen at the last reported stop (arrival late against plan, or the stop
+    finished late) carries forward; waiting time before a window opens absorbs it. A van
+    ahead of schedule keeps the planned times (windows do not open earlier).
+    """
+    stops = list(route.stops)
+    events = list(
+        session.scalars(
+            select(m.StopEvent)
+            .where(m.StopEvent.stop_id.in_([s.id for s in stops]))
+            .order_by(m.StopEvent.recorded_at)
+        )
+    )
+    by_stop: dict[int, list[m.StopEvent]] = {}
+    for ev in events:
+        by_stop.setdefault(ev.stop_id, []).append(ev)
+    last_k, delay = -1, 0
+    for k, st in enumerate(stops):
+        evs = by_stop.get(st.id)
+        if not evs:
+            continue
+        last_k = k
+        ev = evs[-1]
+        at = ev.recorded_at
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=dt.UTC)
+        local = at.astimezone(ZoneInfo(TIMEZONE))
+        t = local.hour * 3600 + local.minute * 60 + local.second
+        planned = st.arrival_s if ev.kind == "arrived" else st.departure_s
+        delay = max(0, t - planned)
+    out = []
+    carry = delay
+    for k, st in enumerate(stops):
+        done = k <= last_k
+        if k > last_k:
+            wait = st.start_s - st.arrival_s
+            eta_arrival = st.arrival_s + carry
+            eta_start = max(st.start_s, eta_arrival)
+            carry = max(0, carry - wait)
+        else:
+            eta_arrival, eta_start = st.arrival_s, st.start_s
+        out.append(
+            {
+                "stop_id": st.id,
+                "sequence": st.sequence,
+                "kind": st.kind,
+                "planned_arrival_s": st.arrival_s,
+                "eta_arrival_s": eta_arrival,
+                "eta_start_s": eta_start,
+                "delay_s": eta_arrival - st.arrival_s if not done else 0,
+                "reported": [e.kind for e in by_stop.get(st.id, [])],
+                "late_for_window": bool(
+                    not done and st.windows and not any(a <= eta_start <= b for a, b in st.windows)
+                ),
+            }
+        )
+    return out
 
 
 def _roll_over(session: Session, b: m.Booking, driver: m.Driver, reason: str) -> None:

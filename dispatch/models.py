@@ -317,3 +317,22 @@ class PlanJob(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class TemporaryRule(Base):
+    """A dispatcher's temporary road rule (a closure for some hours), in rule-file form.
+
+    ``rule`` is one entry of a rule file (see docs/road-rules.md) with ``valid_from`` and
+    ``valid_to`` set, so it binds only on its day; planning, edits and the legality replay
+    read it with the district's rule files.
+    """
+
+    __tablename__ = "temporary_rules"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    district_id: Mapped[int] = mapped_column(ForeignKey("districts.id"), index=True)
+    date: Mapped[dt.date] = mapped_column(Date)
+    rule: Mapped[dict[str, Any]] = mapped_column(JSON)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    district: Mapped[District] = relationship()

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 from scipy.sparse.csgraph import connected_components
 from shapely.geometry import shape
 from sqlalchemy import select
@@ -35,7 +36,7 @@ from road_rules.hours import day_windows
 from road_rules.legality import Violation, check_plan
 from road_rules.model import RuleSet, VehicleInfo
 from road_rules.osm_tags import rules_from_tags
-from road_rules.parse import load_rules
+from road_rules.parse import load_rules, parse_rules_text
 from routing.compiled import compile_graph
 from routing.errors import SnapError
 from routing.matrix import MatrixCache, TravelMatrix
@@ -116,7 +117,26 @@ def load_road_rights(
         areas = {d.code: shape(d.boundary) for d in session.scalars(select(m.District))}
         known = list(session.scalars(select(m.VehicleClass.code)))
         rules = load_rules([rules_dir], known_classes=known or None, district_areas=areas) + osm
+    rules = rules + temporary_rules(session, district_code)
     return RoadRights(rules.for_district(district_code), table, skipped)
+
+
+def temporary_rules(session: Session, district_code: str) -> RuleSet:
+    """The district's temporary rules (road closures added by dispatchers) from the database."""
+    rows = list(
+        session.scalars(
+            select(m.TemporaryRule)
+            .join(m.District)
+            .where(m.District.code == district_code, m.TemporaryRule.active.is_(True))
+            .order_by(m.TemporaryRule.id)
+        )
+    )
+    if not rows:
+        return RuleSet(())
+    text = yaml.safe_dump(
+        {"district": district_code, "rules": [r.rule for r in rows]}, allow_unicode=True
+    )
+    return parse_rules_text(text, "temporary rules (database)")
 
 
 @dataclass
@@ -130,7 +150,12 @@ class _Built:
     pre_unassigned: list[tuple[Stop, Any, Unassigned]]  # refused before solving
 
 
-def _rows(session: Session, district: m.District, day: dt.date) -> tuple[list[Any], ...]:
+PLANNABLE = ("queued", "planned")
+
+
+def _rows(
+    session: Session, district: m.District, day: dt.date, statuses: tuple[str, ...] = PLANNABLE
+) -> tuple[list[Any], ...]:
     vehicles = list(
         session.scalars(
             select(m.Vehicle)
@@ -152,7 +177,7 @@ def _rows(session: Session, district: m.District, day: dt.date) -> tuple[list[An
             .where(
                 m.Booking.district_id == district.id,
                 m.Booking.date == day,
-                m.Booking.status.in_(("queued", "planned")),
+                m.Booking.status.in_(statuses),
             )
             .order_by(m.Booking.id)
         )
@@ -223,10 +248,11 @@ def build_problem(
     speeds: dict[str, dict[str, float]] | None = None,
     rights: RoadRights | None = None,
     cache: MatrixCache | None = None,
+    statuses: tuple[str, ...] = PLANNABLE,
 ) -> _Built:
-    """Turn the district's rows for ``day`` into a routing problem."""
+    """Turn the district's rows for ``day`` into a routing problem (bookings in ``statuses``)."""
     cache = cache or MatrixCache()
-    vehicles, stations, bookings, points = _rows(session, district, day)
+    vehicles, stations, bookings, points = _rows(session, district, day, statuses)
     base = compile_graph(network, SNAP_PROFILE)
 
     # Vehicle groups share a matrix: same class, same permits, same shift.
@@ -569,7 +595,7 @@ def _store(
     plan.solver_stats = {**plan.solver_stats, "stops_unassigned": len(plan.unassigned)}
     for sid in served:
         row = built.stop_rows[sid]
-        if isinstance(row, m.Booking):
+        if isinstance(row, m.Booking) and row.status in ("requested", "queued"):
             set_status(session, row, "planned", actor="planner", note=f"plan {plan.id}")
     session.flush()
     return plan

@@ -114,7 +114,7 @@ def run_job(database_url: str, job_id: int, *, worker: str | None = None) -> int
         job.attempts += 1
         job.worker = name
         job.started_at = m.utcnow()
-        code, day, seconds = job.district_code, job.date, job.seconds
+        code, day, seconds, actor = job.district_code, job.date, job.seconds, job.requested_by
     network = _network_for(settings)
     try:
         with session_scope(engine) as s:
@@ -124,7 +124,7 @@ def run_job(database_url: str, job_id: int, *, worker: str | None = None) -> int
                 code,
                 day,
                 limits=Limits(time_limit_s=seconds),
-                actor=f"worker:{name}",
+                actor=actor,
                 speeds_path=settings.speeds_path,
                 rules_dir=settings.rules_dir,
             )
@@ -135,6 +135,7 @@ def run_job(database_url: str, job_id: int, *, worker: str | None = None) -> int
             )
             if done.rowcount != 1:
                 raise _AlreadyDone
+            plan.solver_stats = {**plan.solver_stats, "worker": name, "plan_job": job_id}
             plan_id = plan.id
     except _AlreadyDone:
         with session_scope(engine) as s:

@@ -122,7 +122,8 @@ class Problem:
     facilities: tuple[Facility, ...]
     seconds: dict[str, np.ndarray] = field(hash=False)
     metres: dict[str, np.ndarray] = field(hash=False)
-    #: Warm start: vehicle id -> stop ids in order (e.g. the current plan's routes).
+    #: Warm start: vehicle id -> stop ids in order (e.g. the current plan's routes); a
+    #: facility id in the sequence is an unload trip there.
     initial_routes: dict[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
     #: Pinned prefixes: vehicle id -> stop ids that must open its route in this order
     #: (finished and current stops during intraday re-planning).
@@ -145,7 +146,7 @@ class Problem:
             for vid, seq in table.items():
                 if vid not in vids:
                     raise ProblemError(f"{what} for unknown vehicle {vid!r}")
-                if set(seq) - known:
+                if set(seq) - known - {f.id for f in self.facilities}:
                     raise ProblemError(
                         f"{what} of {vid} names unknown stops {sorted(set(seq) - known)}"
                     )

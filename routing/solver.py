@@ -317,14 +317,19 @@ def _solve_one(problem: Problem, limits: Limits) -> Result:
     routing.CloseModelWithParameters(params)
     initial = None
     if prob.initial_routes:
-        seqs = [
-            [
-                manager.NodeToIndex(node_of[sid])
-                for sid in prob.initial_routes.get(v.id, ())
-                if sid in node_of
-            ]
-            for v in vehicles
-        ]
+        # Entries naming a facility are unload trips: each takes a free copy of it.
+        free: dict[str, list[int]] = {}
+        for k, u in enumerate(unloads):
+            free.setdefault(u.facility.id, []).append(first_unload + k)
+        seqs = []
+        for v in vehicles:
+            wseq = []
+            for sid in prob.initial_routes.get(v.id, ()):
+                if sid in node_of:
+                    wseq.append(manager.NodeToIndex(node_of[sid]))
+                elif free.get(sid):
+                    wseq.append(manager.NodeToIndex(free[sid].pop(0)))
+            seqs.append(wseq)
         initial = routing.ReadAssignmentFromRoutes(seqs, True)
     if initial is not None:
         solution = routing.SolveFromAssignmentWithParameters(initial, params)

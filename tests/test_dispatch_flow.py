@@ -434,3 +434,25 @@ def build_plans_one(s: Any, network: RoadNetwork, world: Settings, d: m.District
     return build_plan(
         s, network, d.code, DAY, limits=Limits(time_limit_s=2), rules_dir=world.rules_dir
     )
+
+
+def test_a_reference_clash_draws_a_new_reference(
+    world: Settings, snapper: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two bookings drawing the same reference: the second gets a fresh one, both stored."""
+    eng = make_engine(world.database_url)
+    with session_scope(eng) as s:
+        first, _ = booking.create_booking(
+            s, request_body(f"clash-a-{uuid.uuid4().hex}"), today=TODAY, snap_distance=snapper
+        )
+        taken = first.reference
+    draws = iter([taken, "BK-261201-ZZZZZ9"])
+    monkeypatch.setattr(booking, "_reference", lambda day: next(draws))
+    with session_scope(eng) as s:
+        second, created = booking.create_booking(
+            s, request_body(f"clash-b-{uuid.uuid4().hex}"), today=TODAY, snap_distance=snapper
+        )
+        assert created and second.reference == "BK-261201-ZZZZZ9"
+        assert [h["to"] for h in booking.history(s, second.reference)] == ["requested", "queued"]
+    with session_scope(eng) as s:
+        assert booking.get_booking(s, taken).id == first.id
