@@ -524,6 +524,60 @@ def cmd_check_plan(args: argparse.Namespace, settings: Settings) -> int:
     return 1
 
 
+DEMO_USER = "dispatcher"
+
+
+def demo_accounts(settings: Settings, base_url: str) -> None:
+    """A dispatcher account and tablet pairing links for the first drivers of the demo."""
+    import os
+
+    from dispatch import accounts
+    from dispatch.db import session_scope
+
+    password = os.environ.get("LOOPVAN_DEMO_PASSWORD", "loopvan-demo")
+    rows = []
+    with session_scope(_engine(settings)) as s:
+        if s.scalar(select(m.User).where(m.User.username == DEMO_USER)) is None:
+            accounts.create_user(s, DEMO_USER, password, "dispatcher")
+        for d in s.scalars(
+            select(m.Driver).where(m.Driver.vehicle_id.is_not(None)).order_by(m.Driver.id).limit(3)
+        ):
+            token = accounts.issue_device_token(s, d.ref)
+            rows.append([d.ref, d.name, f"{base_url}/driver#token={token}"])
+    print(f"dispatcher sign-in: {base_url}/login  user {DEMO_USER}  password {password}")
+    print(f"resident booking:   {base_url}/book")
+    print(table(rows, ["driver", "name", "tablet pairing link"]))
+
+
+def cmd_user(args: argparse.Namespace, settings: Settings) -> int:
+    """Add a dispatcher or admin (password from --password-stdin or a prompt)."""
+    import getpass
+
+    from dispatch import accounts
+    from dispatch.db import session_scope
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass(f"password for {args.username}: ")
+    with session_scope(_engine(settings)) as s:
+        u = accounts.create_user(s, args.username, password, args.role)
+        print(f"user {u.username} ({u.role}) added")
+    return 0
+
+
+def cmd_driver_token(args: argparse.Namespace, settings: Settings) -> int:
+    """A new device token for a driver's tablet (the old one stops working)."""
+    from dispatch import accounts
+    from dispatch.db import session_scope
+
+    with session_scope(_engine(settings)) as s:
+        token = accounts.issue_device_token(s, args.driver)
+    print(f"device token for {args.driver} (shown once): {token}")
+    print(f"pair the tablet by opening /driver#token={token}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from dispatch.db import make_engine
 
@@ -540,6 +594,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     print(table(sorted(counts.items()), ["table", "records"]))
     print(f"scenario loaded in {time.monotonic() - t:.1f}s; building plans ...")
     ids = build_plans(settings, day, None, args.seconds or settings.solver_time_limit_s)
+    demo_accounts(settings, f"http://{args.host}:{args.port}")
     if args.json:
         Path(args.json).write_text(
             json.dumps(export(settings, ids), ensure_ascii=False, indent=1), "utf-8"
@@ -1170,6 +1225,17 @@ def parser() -> argparse.ArgumentParser:
     cl.add_argument("--title", required=True)
     cl.add_argument("--by", required=True)
     cl.set_defaults(func=cmd_closure)
+    us = sub.add_parser("user", help="dispatcher and admin accounts").add_subparsers(
+        dest="sub", required=True
+    )
+    ua = us.add_parser("add", help="add a dispatcher or admin")
+    ua.add_argument("username")
+    ua.add_argument("--role", choices=["dispatcher", "admin"], default="dispatcher")
+    ua.add_argument("--password-stdin", action="store_true")
+    ua.set_defaults(func=cmd_user)
+    dt_ = sub.add_parser("driver-token", help="issue a device token for a driver's tablet")
+    dt_.add_argument("driver", help="driver reference")
+    dt_.set_defaults(func=cmd_driver_token)
     evp = sub.add_parser("events", help="record driver events from a JSON list")
     evp.add_argument("--driver", required=True)
     evp.add_argument("file", type=Path)

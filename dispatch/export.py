@@ -88,6 +88,7 @@ def plan_json(session: Session, plan: m.Plan) -> dict[str, Any]:
             ref, name, materials, extra = _stop_ref(s)
             d: dict[str, Any] = {
                 "seq": s.sequence,
+                "stop_id": s.id,
                 "kind": s.kind,
                 "id": ref,
                 "name": name,

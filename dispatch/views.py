@@ -5,6 +5,7 @@ The web layer calls these and holds no SQL of its own.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from sqlalchemy import func, select
@@ -179,3 +180,110 @@ def network_geojson(network: RoadNetwork) -> dict[str, Any]:
             }
         )
     return {"type": "FeatureCollection", "features": feats}
+
+
+def booking_doc(session: Session, b: m.Booking, *, with_history: bool = True) -> dict[str, Any]:
+    """A booking as the API shows it (to its resident and to dispatchers)."""
+    from dispatch.booking import history
+
+    doc: dict[str, Any] = {
+        "reference": b.reference,
+        "status": b.status,
+        "date": b.date.isoformat(),
+        "window": {"start": f"{b.window_start:%H:%M}", "end": f"{b.window_end:%H:%M}"},
+        "address": b.address,
+        "district": b.district.code,
+        "district_name": b.district.name_zh,
+        "lat": b.lat,
+        "lon": b.lon,
+        "materials": b.materials,
+        "est_kg": b.est_kg,
+        "priority": b.priority,
+    }
+    if with_history:
+        doc["history"] = history(session, b.reference)
+    return doc
+
+
+def booking_queue(
+    session: Session, day: dt.date | None = None, status: str | None = None
+) -> list[dict[str, Any]]:
+    """Bookings for dispatchers, newest first (a day and a status narrow it)."""
+    q = select(m.Booking).order_by(m.Booking.date, m.Booking.priority.desc(), m.Booking.id)
+    if day is not None:
+        q = q.where(m.Booking.date == day)
+    if status is not None:
+        q = q.where(m.Booking.status == status)
+    out = []
+    for b in session.scalars(q.limit(2000)):
+        d = booking_doc(session, b, with_history=False)
+        d["resident_name"] = b.resident_name
+        d["resident_phone"] = b.resident_phone
+        out.append(d)
+    return out
+
+
+def driver_route(session: Session, driver: m.Driver) -> dict[str, Any] | None:
+    """The driver's current route version (the latest published for the latest day), its
+    ETAs from the events so far, what the previous version had, and an ETag."""
+    from dispatch.execution import route_etas
+
+    if driver.vehicle_id is None:
+        return None
+    row = session.execute(
+        select(m.RouteVersion, m.Route)
+        .join(m.Route, m.RouteVersion.route_id == m.Route.id)
+        .join(m.Plan, m.Route.plan_id == m.Plan.id)
+        .where(
+            m.Route.vehicle_id == driver.vehicle_id,
+            m.Plan.status.in_(("published", "in_progress", "completed")),
+        )
+        .order_by(m.Plan.date.desc(), m.RouteVersion.version.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    rv, route = row
+    etas = {e["stop_id"]: e for e in route_etas(session, route)}
+    payload = dict(rv.payload)
+    stops = []
+    for st in payload["route"]["stops"]:
+        e = etas.get(st.get("stop_id") or -1) or {}
+        light = {k: v for k, v in st.items() if k != "leg"}  # the tablet needs no road path
+        stops.append({**light, "eta": e.get("eta_arrival_s"), "delay_s": e.get("delay_s", 0),
+                      "reported": e.get("reported", [])})  # fmt: skip
+    payload["route"] = {**payload["route"], "stops": stops}
+    prev = session.scalar(
+        select(m.RouteVersion)
+        .join(m.Route, m.RouteVersion.route_id == m.Route.id)
+        .join(m.Plan, m.Route.plan_id == m.Plan.id)
+        .where(
+            m.Route.vehicle_id == driver.vehicle_id,
+            m.Plan.date == route.plan.date,
+            m.RouteVersion.version < rv.version,
+        )
+        .order_by(m.RouteVersion.version.desc())
+        .limit(1)
+    )
+    changes = None
+    if prev is not None:
+
+        def refs(p: dict[str, Any]) -> list[str]:
+            return [s["id"] for s in p["route"]["stops"] if s.get("kind") in ("pickup", "station")]
+
+        old, new = refs(prev.payload), refs(rv.payload)
+        changes = {
+            "from_version": prev.version,
+            "added": [x for x in new if x not in old],
+            "removed": [x for x in old if x not in new],
+            "order_changed": [x for x in old if x in new] != [x for x in new if x in old],
+        }
+    n_events = sum(len(e.get("reported", [])) for e in etas.values())
+    return {
+        "version": rv.version,
+        "published_at": rv.published_at.isoformat() if rv.published_at else None,
+        "plan_status": route.plan.status,
+        "route": payload,
+        "changes": changes,
+        "etag": f'"rv{rv.id}-e{n_events}"',
+    }

@@ -27,7 +27,14 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def server(demo_plan: dict[str, Any], demo_settings: Settings) -> Iterator[str]:
     """The web app served on a free loopback port in a thread."""
-    app = create_app({"LOOPVAN_SETTINGS": demo_settings})
+    from dispatch import accounts
+    from dispatch import models as m
+    from dispatch.db import make_engine, session_scope
+
+    with session_scope(make_engine(demo_settings.database_url)) as s:
+        if s.query(m.User).filter_by(username="lin").first() is None:
+            accounts.create_user(s, "lin", "browser-pass-1", "dispatcher")
+    app = create_app({"LOOPVAN_SETTINGS": demo_settings, "SECRET_KEY": "browser"})
     srv = make_server("127.0.0.1", 0, app, threaded=True)
     t = threading.Thread(target=srv.serve_forever, daemon=True)
     t.start()
@@ -57,6 +64,9 @@ def test_dispatcher_page_draws_routes_on_the_map(server: str, demo_plan: dict[st
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(server + "/")
+        page.fill("input[name=username]", "lin")
+        page.fill("input[name=password]", "browser-pass-1")
+        page.click("button[type=submit]")
         page.wait_for_selector("#map.loaded", timeout=30_000)
         plan_id = int(page.get_attribute("#map", "data-plan") or 0)
         plan = next(x for x in demo_plan["plans"] if x["plan"]["id"] == plan_id)

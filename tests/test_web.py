@@ -14,8 +14,32 @@ from web import create_app
 @pytest.fixture(scope="module")
 def client(demo_plan: dict[str, Any], demo_settings: Settings) -> FlaskClient:
     """A test client over the demo database."""
-    app = create_app({"LOOPVAN_SETTINGS": demo_settings, "TESTING": True})
-    return app.test_client()
+    app = create_app({"LOOPVAN_SETTINGS": demo_settings, "TESTING": True, "SECRET_KEY": "t"})
+    return signed_in(app.test_client(), demo_settings)
+
+
+def signed_in(c: FlaskClient, settings: Settings) -> FlaskClient:
+    """Sign ``c`` in as a dispatcher (made when missing); sends the CSRF header from then on."""
+    import re
+
+    from sqlalchemy import select
+
+    from dispatch import accounts
+    from dispatch import models as m
+    from dispatch.db import make_engine, session_scope
+
+    with session_scope(make_engine(settings.database_url)) as s:
+        if s.scalar(select(m.User).where(m.User.username == "ann")) is None:
+            accounts.create_user(s, "ann", "correct-horse-1", "dispatcher")
+    page = c.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token
+    r = c.post(
+        "/login", data={"username": "ann", "password": "correct-horse-1", "csrf_token": token[1]}
+    )
+    assert r.status_code == 302
+    c.environ_base["HTTP_X_CSRF_TOKEN"] = token[1]
+    return c
 
 
 def _first_plan_id(doc: dict[str, Any]) -> int:

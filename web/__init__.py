@@ -18,12 +18,34 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.config.update(config or {})
     app.config.setdefault("LOOPVAN_SETTINGS", Settings.from_env())
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _secret_key(app.config["LOOPVAN_SETTINGS"])
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
 
-    from web import api, dispatcher, errors, state
+    from web import api, auth, dispatcher, driver, errors, resident, state
 
     state.init_app(app)
-    errors.init_app(app)
+    auth.init_app(app)
     app.register_blueprint(dispatcher.bp)
-    app.register_blueprint(api.bp, url_prefix="/api/v1")
+    app.register_blueprint(driver.bp)
+    app.register_blueprint(resident.bp)
+    api.init_app(app)
+    errors.init_app(app)  # after flask-smorest, so that one error shape wins
     return app
+
+
+def _secret_key(settings: Settings) -> str:
+    """``LOOPVAN_SECRET_KEY``, or a random key kept in ``instance/secret_key`` (made once)."""
+    import os
+    import secrets
+
+    if os.environ.get("LOOPVAN_SECRET_KEY"):
+        return os.environ["LOOPVAN_SECRET_KEY"]
+    from dispatch.settings import REPO_ROOT
+
+    path = REPO_ROOT / "instance" / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48), encoding="utf-8")
+        path.chmod(0o600)
+    return path.read_text(encoding="utf-8").strip()

@@ -9,11 +9,13 @@ from flask import Blueprint, abort, redirect, render_template, send_from_directo
 
 from dispatch import views
 from web import state
+from web.auth import require
 
 bp = Blueprint("dispatcher", __name__)
 
 
 @bp.get("/")
+@require("staff")
 def index() -> Any:
     """The latest plan of the first district, or an empty page when nothing is planned."""
     with state.db() as s:
@@ -25,6 +27,7 @@ def index() -> Any:
 
 
 @bp.get("/plans/<int:plan_id>")
+@require("staff")
 def plan(plan_id: int) -> Any:
     """One plan: figures, routes table, unassigned list, map."""
     with state.db() as s:

@@ -43,3 +43,8 @@ def network() -> RoadNetwork:
 def cache() -> dict[str, Any]:
     """A per-app memo for expensive, immutable payloads (the base-layer GeoJSON)."""
     return _ext()["cache"]
+
+
+def engine() -> Any:
+    """The app's database engine (for work outside a request's session)."""
+    return _ext()["engine"]
