@@ -827,7 +827,13 @@ def cmd_plan_edit(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError(f"{args.file}: must be a JSON object of plate -> list of stop references")
     with session_scope(_engine(settings)) as s:
         new = edit_plan(
-            s, _network(settings), args.plan_id, routes, by=args.by, rules_dir=settings.rules_dir
+            s,
+            _network(settings),
+            args.plan_id,
+            routes,
+            by=args.by,
+            rules_dir=settings.rules_dir,
+            pin_routes=args.pin,
         )
         print(
             f"plan {new.id} (version {new.version}) saved as a draft; plan {args.plan_id} superseded"
@@ -1206,6 +1212,7 @@ def parser() -> argparse.ArgumentParser:
     pe.add_argument("plan_id", type=int)
     pe.add_argument("--file", type=Path, required=True)
     pe.add_argument("--by", required=True)
+    pe.add_argument("--pin", action="append", help="keep this van's route through re-planning")
     pe.set_defaults(func=cmd_plan_edit)
     pr = pl.add_parser("replan", help="re-plan the rest of today's live plan")
     pr.add_argument("plan_id", type=int)

@@ -47,11 +47,13 @@ def edit_plan(
     *,
     by: str,
     rules_dir: Path | None,
+    pin_routes: list[str] | None = None,
 ) -> m.Plan:
     """Apply an edit (the full stop order per vehicle); return the new draft version.
 
     Stops the edit leaves out are unassigned ("removed by the dispatcher"); a vehicle not
-    in the plan may be named to add it.
+    in the plan may be named to add it. ``pin_routes`` names vans whose routes later
+    re-planning keeps exactly as they are (default: the pins of the edited plan).
 
     Raises
     ------
@@ -69,7 +71,15 @@ def edit_plan(
             "(publishing makes a new route version for drivers)"
         )
     rights = load_road_rights(session, network, rules_dir, plan.district.code)
-    built = build_problem(session, network, plan.district, plan.date, rights=rights)
+    # A version of a day already under way also carries dispatched and collected stops.
+    built = build_problem(
+        session,
+        network,
+        plan.district,
+        plan.date,
+        rights=rights,
+        statuses=("queued", "planned", "dispatched", "collected"),
+    )
     by_ref = {
         sid.split(":", 1)[1]: sid
         for sid in built.stop_rows
@@ -94,6 +104,10 @@ def edit_plan(
                 ids.append(by_ref[ref])
         if ids:
             pinned[plate] = tuple(ids)
+    pins = list(plan.solver_stats.get("pinned_routes", [])) if pin_routes is None else pin_routes
+    for plate in pins:
+        if plate not in routes:
+            problems[f"pinned.{plate}"] = "only a van with a route in the edit can be pinned"
     if problems:
         raise InvalidInput(problems)
     kept = {sid for seq in pinned.values() for sid in seq}
@@ -125,6 +139,7 @@ def edit_plan(
     )
     new = _store(session, built, result, plan.district, plan.date)
     new.version = plan.version + 1
+    new.solver_stats = {**new.solver_stats, "pinned_routes": sorted(set(pins))}
     replay(session, network, new, rights)
     plan.status = "superseded"
     session.add(
@@ -133,7 +148,7 @@ def edit_plan(
             action="plan.edit",
             entity="plan",
             entity_id=str(new.id),
-            detail={"from_plan": plan_id, "routes": routes},
+            detail={"from_plan": plan_id, "routes": routes, "pinned": sorted(set(pins))},
         )
     )
     session.flush()

@@ -210,6 +210,15 @@ def replan(
                 seq.append(sid_of[ref])
                 latest[sid_of[ref]] = max(now_s, st.start_s)
         pinned[route.vehicle.plate] = tuple(seq)
+    # A route the dispatcher pinned is kept whole, in order, on its van, which takes
+    # nothing else: it is re-timed on its own (what was not done still starts after now).
+    fixed: dict[str, tuple[str, ...]] = {}
+    for route in plan.routes:
+        plate = route.vehicle.plate
+        if plate in plan.solver_stats.get("pinned_routes", []) and plate != broken:
+            fixed[plate] = tuple(sid_of[r] for st in route.stops if (r := _ref(st)) and r in sid_of)
+            pinned.pop(plate, None)
+    fixed_ids = {sid for seq in fixed.values() for sid in seq}
     done_by_broken = pinned.pop(broken, ()) if broken else ()
     stops = []
     for s in prob.stops:
@@ -221,9 +230,20 @@ def replan(
             cut = [(max(w.start, now_s + LEAD_S), w.end) for w in s.windows]
         windows = tuple(Window(a, b) for a, b in cut if b > a)
         stops.append(dataclasses.replace(s, windows=windows))
-    vans = {v.id: v for v in prob.vehicles if v.id != broken}
     cut_of = {x.id: x for x in stops}
-    sub = dataclasses.replace(prob, stops=tuple(stops), vehicles=tuple(vans.values()))
+    fixed_routes = []
+    for plate, kept in fixed.items():
+        van = next(v for v in prob.vehicles if v.id == plate)
+        try:
+            fixed_routes.append(retime(prob, van, [cut_of[x] for x in kept]))
+        except ProblemError as exc:
+            raise Conflict(f"{plate}: its pinned route no longer works: {exc}") from exc
+    vans = {v.id: v for v in prob.vehicles if v.id != broken and v.id not in fixed}
+    sub = dataclasses.replace(
+        prob,
+        stops=tuple(x for x in stops if x.id not in fixed_ids),
+        vehicles=tuple(vans.values()),
+    )
     warm: dict[str, tuple[str, ...]] = {}
     for plate, refs in current_sequences(plan).items():
         if plate not in vans:
@@ -255,7 +275,7 @@ def replan(
         result = solve(sub, limits or Limits(time_limit_s=10))
     except ProblemError as exc:
         raise Conflict(f"the done stops cannot be kept as they are: {exc}") from exc
-    routes = list(result.routes)
+    routes = list(result.routes) + fixed_routes
     if broken and done_by_broken:
         van = next(v for v in prob.vehicles if v.id == broken)
         routes.append(retime(prob, van, [stop_of[s] for s in done_by_broken]))
@@ -283,9 +303,11 @@ def replan(
                     "pinned_stops": sum(len(v) for v in pinned.values()) + len(done_by_broken),
                 },
                 "diff": diff,
+                "pinned_routes": [p for p in plan.solver_stats.get("pinned_routes", [])
+                                  if p != broken],
             }
         )
-    )
+    )  # fmt: skip
     for other in session.scalars(
         select(m.Plan).where(
             m.Plan.district_id == plan.district_id,

@@ -227,3 +227,33 @@ def test_replanning_refuses_bad_requests_and_changes_nothing(
     with session_scope(eng) as s:
         assert s.scalar(select(func.count()).select_from(m.Plan)) == draft_count
         assert s.scalar(select(func.count()).select_from(m.TemporaryRule)) <= 1
+
+
+def test_a_pinned_route_survives_replanning(world: Settings, network: RoadNetwork) -> None:
+    """The dispatcher pins a van's route in an edit; a later re-plan (another van broke
+    down) leaves that route exactly as it was."""
+    from dispatch.editing import current_sequences, edit_plan
+
+    eng = make_engine(world.database_url)
+    kw: dict[str, Any] = {"by": "li", "rules_dir": world.rules_dir}
+    with session_scope(eng) as s:
+        live = s.scalars(
+            select(m.Plan).where(m.Plan.status.in_(("published", "in_progress")))
+        ).one()
+        draft = replan(s, network, live.id, now=NOW, reason="morning check",
+                       limits=Limits(time_limit_s=2), **kw)  # fmt: skip
+        seqs = current_sequences(draft)
+        plates = sorted((p for p in seqs if seqs[p]), key=lambda p: -len(seqs[p]))
+        keep, breaks = plates[0], plates[1]
+        with pytest.raises(InvalidInput) as err:
+            edit_plan(s, network, draft.id, seqs, pin_routes=["粤Z99999"], **kw)
+        assert "pinned.粤Z99999" in err.value.problems
+        pinned_plan = edit_plan(s, network, draft.id, seqs, pin_routes=[keep], **kw)
+        assert pinned_plan.solver_stats["pinned_routes"] == [keep]
+        approval.approve(s, pinned_plan.id, by="li")
+        approval.publish(s, pinned_plan.id, by="li")
+        before = current_sequences(pinned_plan)[keep]
+        after_plan = replan(s, network, pinned_plan.id, now=NOW, reason="breakdown",
+                            broken=breaks, limits=Limits(time_limit_s=2), **kw)  # fmt: skip
+        assert current_sequences(after_plan)[keep] == before
+        assert after_plan.solver_stats["pinned_routes"] == [keep]
