@@ -25,8 +25,9 @@ from routing.retime import retime
 EDITABLE = ("draft", "approved")
 
 
-def current_sequences(plan: m.Plan) -> dict[str, list[str]]:
-    """The plan's routes as plate -> stop references (bookings and collection points)."""
+def current_sequences(plan: m.Plan, *, unloads: bool = True) -> dict[str, list[str]]:
+    """The plan's routes as plate -> references in order: bookings, collection points and
+    (with ``unloads``) the transfer stations of the unload trips."""
     out: dict[str, list[str]] = {}
     for r in plan.routes:
         seq = []
@@ -35,6 +36,8 @@ def current_sequences(plan: m.Plan) -> dict[str, list[str]]:
                 seq.append(s.booking.reference)
             elif s.collection_point is not None:
                 seq.append(s.collection_point.ref)
+            elif unloads and s.kind == "unload" and s.transfer_station is not None:
+                seq.append(s.transfer_station.ref)
         out[r.vehicle.plate] = seq
     return out
 
@@ -86,6 +89,7 @@ def edit_plan(
         if sid in {s.id for s in built.problem.stops}
     }
     plates = {v.plate for v in built.vehicles}
+    facility_of = {f.id: f for f in built.problem.facilities}
     problems: dict[str, str] = {}
     seen: set[str] = set()
     pinned: dict[str, tuple[str, ...]] = {}
@@ -95,14 +99,16 @@ def edit_plan(
             continue
         ids = []
         for ref in refs:
-            if ref not in by_ref:
+            if ref in facility_of:
+                ids.append(ref)  # an unload trip there
+            elif ref not in by_ref:
                 problems[f"routes.{plate}"] = f"unknown or unplannable stop {ref!r}"
             elif ref in seen:
                 problems[f"routes.{plate}"] = f"stop {ref} is on two routes"
             else:
                 seen.add(ref)
                 ids.append(by_ref[ref])
-        if ids:
+        if any(i not in facility_of for i in ids):
             pinned[plate] = tuple(ids)
     pins = list(plan.solver_stats.get("pinned_routes", [])) if pin_routes is None else pin_routes
     for plate in pins:
@@ -110,14 +116,15 @@ def edit_plan(
             problems[f"pinned.{plate}"] = "only a van with a route in the edit can be pinned"
     if problems:
         raise InvalidInput(problems)
-    kept = {sid for seq in pinned.values() for sid in seq}
+    kept = {sid for seq in pinned.values() for sid in seq if sid not in facility_of}
     prob = built.problem
     stop_by_id = {s.id: s for s in prob.stops}
     veh_by_id = {v.id: v for v in prob.vehicles}
     timed = []
     for plate, pin in pinned.items():
         try:
-            timed.append(retime(prob, veh_by_id[plate], [stop_by_id[i] for i in pin]))
+            seq = [facility_of[i] if i in facility_of else stop_by_id[i] for i in pin]
+            timed.append(retime(prob, veh_by_id[plate], seq))
         except ProblemError as exc:
             raise InvalidInput({f"routes.{plate}": str(exc)}) from exc
     dropped = [s for s in prob.stops if s.id not in kept]

@@ -212,13 +212,15 @@ def replan(
         pinned[route.vehicle.plate] = tuple(seq)
     # A route the dispatcher pinned is kept whole, in order, on its van, which takes
     # nothing else: it is re-timed on its own (what was not done still starts after now).
-    fixed: dict[str, tuple[str, ...]] = {}
-    for route in plan.routes:
-        plate = route.vehicle.plate
+    fixed: dict[str, list[str]] = {}
+    fac_of = {f.id: f for f in prob.facilities}
+    for plate, refs in current_sequences(plan).items():
         if plate in plan.solver_stats.get("pinned_routes", []) and plate != broken:
-            fixed[plate] = tuple(sid_of[r] for st in route.stops if (r := _ref(st)) and r in sid_of)
+            fixed[plate] = [
+                r if r in fac_of else sid_of[r] for r in refs if r in fac_of or r in sid_of
+            ]
             pinned.pop(plate, None)
-    fixed_ids = {sid for seq in fixed.values() for sid in seq}
+    fixed_ids = {sid for seq in fixed.values() for sid in seq if sid not in fac_of}
     done_by_broken = pinned.pop(broken, ()) if broken else ()
     stops = []
     for s in prob.stops:
@@ -235,7 +237,9 @@ def replan(
     for plate, kept in fixed.items():
         van = next(v for v in prob.vehicles if v.id == plate)
         try:
-            fixed_routes.append(retime(prob, van, [cut_of[x] for x in kept]))
+            fixed_routes.append(
+                retime(prob, van, [fac_of[x] if x in fac_of else cut_of[x] for x in kept])
+            )
         except ProblemError as exc:
             raise Conflict(f"{plate}: its pinned route no longer works: {exc}") from exc
     vans = {v.id: v for v in prob.vehicles if v.id != broken and v.id not in fixed}

@@ -35,7 +35,7 @@ from dispatch.planning import build_problem, load_road_rights, pickup_service_s
 from routing.compiled import compile_graph
 from routing.errors import ProblemError, SnapError
 from routing.network import RoadNetwork
-from routing.problem import Window
+from routing.problem import Facility, Stop, Window
 from routing.retime import retime
 from routing.snap import snap
 
@@ -166,6 +166,7 @@ def _by_insertion(
         )
         return [{"feasible": False, "reason": why}] * len(SLOTS)
     by_ref = {sid.split(":", 1)[1]: sid for sid in stop_of}
+    fac_of = {f.id: f for f in prob.facilities}
     vans = {v.id: v for v in prob.vehicles}
     candidates: list[tuple[float, str, int]] = []  # (estimated extra s, plate, position)
     base: dict[str, Any] = {}
@@ -175,7 +176,12 @@ def _by_insertion(
             continue
         if new.demand_kg > v.capacity_kg or new.demand_l > v.capacity_l:
             continue
-        seq = [stop_of[by_ref[r]] for r in refs if r in by_ref]
+        # the route as it stands, its unload trips included (positions count them too)
+        seq: list[Stop | Facility] = [
+            fac_of[r] if r in fac_of else stop_of[by_ref[r]]
+            for r in refs
+            if r in fac_of or r in by_ref
+        ]
         try:
             base[plate] = (seq, retime(prob, v, seq))
         except ProblemError:

@@ -8,6 +8,8 @@ where the timeline has room. Anything impossible is refused with the stop and th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from routing.errors import ProblemError
 from routing.problem import Facility, Problem, Stop, Vehicle
 from routing.result import Route, Visit
@@ -46,8 +48,11 @@ def _unload(
     return best[1], best[2], best[3]
 
 
-def retime(prob: Problem, v: Vehicle, seq: list[Stop]) -> Route:
+def retime(prob: Problem, v: Vehicle, seq: Sequence[Stop | Facility]) -> Route:
     """The timed route of ``v`` serving ``seq`` in this order.
+
+    A :class:`Facility` in ``seq`` is an unload trip the dispatcher placed there (skipped
+    when the van is empty); further trips are added only where the van would overflow.
 
     Raises
     ------
@@ -60,6 +65,21 @@ def retime(prob: Problem, v: Vehicle, seq: list[Stop]) -> Route:
     t, place, kg, lt, dist = v.shift.start, v.depot_place, 0, 0, 0
     onboard: set[str] = set()
     for s in seq:
+        if isinstance(s, Facility):
+            if not (kg or lt):
+                continue
+            if not onboard <= s.accepts:
+                raise ProblemError(f"{s.id}: does not take {sorted(onboard - s.accepts)}")
+            arr = t + int(sec[place, s.place])
+            st = _earliest([(w.start, w.end) for w in s.open], arr, s.unload_s)
+            if st is None:
+                raise ProblemError(
+                    f"{s.id}: reached at {arr // 3600:02d}:{arr % 3600 // 60:02d}, not open then"
+                )
+            dist += int(met[place, s.place])
+            visits.append(Visit("unload", s.id, s.place, arr, st, st + s.unload_s, 0, 0))
+            t, place, kg, lt, onboard = st + s.unload_s, s.place, 0, 0, set()
+            continue
         if s.needs_tail_lift and not v.tail_lift:
             raise ProblemError(f"{s.id}: needs a tail lift, which {v.id} has not")
         if s.demand_kg > v.capacity_kg or s.demand_l > v.capacity_l:
