@@ -84,11 +84,15 @@ def record_event(
     if p:
         raise InvalidInput(p)
     stop = session.get(m.Stop, stop_id)
+    if stop is not None and stop.route.plan.status == "superseded" and stop.route.plan.published_at:
+        # Queued offline before a re-plan was published: the work was done all the same.
+        stop = _on_live_route(session, stop)
     if (
         stop is None
         or driver.vehicle_id is None
         or stop.route.vehicle_id != driver.vehicle_id
-        or stop.route.plan.status not in ("published", "in_progress", "completed")
+        or stop.route.plan.status not in ("published", "in_progress", "completed", "superseded")
+        or stop.route.plan.published_at is None
     ):  # a completed plan still takes a tablet's late, offline-queued events
         raise NotFound(f"stop {stop_id} is not on your published route")
     if kind == "collected" and stop.kind not in ("pickup", "station"):
@@ -134,6 +138,37 @@ def record_event(
             _roll_over(session, stop.booking, driver, payload["reason"])
     session.flush()
     return ev, True
+
+
+def _on_live_route(session: Session, stop: m.Stop) -> m.Stop:
+    """The same visit (booking, collection point or station) on the van's live route of
+    the day, or ``stop`` itself when the new version no longer has it."""
+    old = stop.route
+    live = session.scalar(
+        select(m.Route)
+        .join(m.Plan)
+        .where(
+            m.Route.vehicle_id == old.vehicle_id,
+            m.Plan.district_id == old.plan.district_id,
+            m.Plan.date == old.plan.date,
+            m.Plan.status.in_(("published", "in_progress", "completed")),
+        )
+        .order_by(m.Plan.id.desc())
+    )
+    if live is None:
+        return stop
+    for st in live.stops:
+        if st.kind != stop.kind:
+            continue
+        if (
+            (stop.booking_id is not None and st.booking_id == stop.booking_id)
+            or (stop.collection_point_id is not None
+                and st.collection_point_id == stop.collection_point_id)
+            or (stop.transfer_station_id is not None
+                and st.transfer_station_id == stop.transfer_station_id)
+        ):  # fmt: skip
+            return st
+    return stop
 
 
 DONE_KINDS = {
