@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import os
+import re
 import shutil
+import sqlite3
 import threading
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
 from werkzeug.serving import make_server
 
 from dispatch.settings import REPO_ROOT, Settings
@@ -17,6 +24,16 @@ from web import create_app
 
 CHROMIUM = os.environ.get("LOOPVAN_CHROMIUM", "/usr/bin/chromium")
 SHOTS = Path(os.environ.get("LOOPVAN_SCREENSHOTS", REPO_ROOT / "artifacts" / "screenshots"))
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+USER, PASSWORD = "lin", "browser-pass-1"
 
 pytestmark = pytest.mark.skipif(
     not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists(),
@@ -24,60 +41,277 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(scope="module")
-def server(demo_plan: dict[str, Any], demo_settings: Settings) -> Iterator[str]:
-    """The web app served on a free loopback port in a thread."""
+def _ensure_user(settings: Settings) -> None:
     from dispatch import accounts
     from dispatch import models as m
     from dispatch.db import make_engine, session_scope
 
-    with session_scope(make_engine(demo_settings.database_url)) as s:
-        if s.query(m.User).filter_by(username="lin").first() is None:
-            accounts.create_user(s, "lin", "browser-pass-1", "dispatcher")
-    app = create_app({"LOOPVAN_SETTINGS": demo_settings, "SECRET_KEY": "browser"})
+    engine = make_engine(settings.database_url)
+    with session_scope(engine) as s:
+        if s.query(m.User).filter_by(username=USER).first() is None:
+            accounts.create_user(s, USER, PASSWORD, "dispatcher")
+    engine.dispose()
+
+
+@contextmanager
+def _serve(app: Flask) -> Iterator[str]:
+    """``app`` on a free loopback port in a thread."""
     srv = make_server("127.0.0.1", 0, app, threaded=True)
     t = threading.Thread(target=srv.serve_forever, daemon=True)
     t.start()
-    yield f"http://127.0.0.1:{srv.server_port}"
-    srv.shutdown()
+    try:
+        yield f"http://127.0.0.1:{srv.server_port}"
+    finally:
+        srv.shutdown()
 
 
-def test_dispatcher_page_draws_routes_on_the_map(server: str, demo_plan: dict[str, Any]) -> None:
-    """In chromium the map loads, draws one layer per route, and a stop popup shows its ETA."""
+@pytest.fixture(scope="module")
+def server(demo_plan: dict[str, Any], demo_settings: Settings) -> Iterator[str]:
+    """The web app over the shared demo database."""
+    _ensure_user(demo_settings)
+    app = create_app({"LOOPVAN_SETTINGS": demo_settings, "SECRET_KEY": "browser"})
+    with _serve(app) as url:
+        yield url
+
+
+@pytest.fixture()
+def copy_app(
+    demo_plan: dict[str, Any], demo_settings: Settings, tmp_path: Path
+) -> Iterator[tuple[str, Flask, Settings]]:
+    """A server over a copy of the demo database, for tests that change plans."""
+    src = sqlite3.connect(demo_settings.database_url.split("///", 1)[1])
+    dst = sqlite3.connect(tmp_path / "copy.db")
+    src.backup(dst)  # consistent even with the WAL of the shared database
+    src.close()
+    dst.close()
+    settings = dataclasses.replace(demo_settings, database_url=f"sqlite:///{tmp_path / 'copy.db'}")
+    _ensure_user(settings)
+    app = create_app({"LOOPVAN_SETTINGS": settings, "SECRET_KEY": "browser-copy"})
+    with _serve(app) as url:
+        yield url, app, settings
+
+
+@contextmanager
+def _browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def _sign_in(page: Any, url: str) -> None:
+    page.goto(url)
+    page.fill("input[name=username]", USER)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+
+
+def test_dispatcher_page_draws_routes_on_the_map(server: str, demo_plan: dict[str, Any]) -> None:
+    """In chromium the map loads, draws one layer per route, and a stop popup shows its ETA."""
+    with _browser() as browser:
         page = browser.new_page(viewport={"width": 1500, "height": 900})
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(server + "/")
-        page.fill("input[name=username]", "lin")
-        page.fill("input[name=password]", "browser-pass-1")
-        page.click("button[type=submit]")
+        _sign_in(page, server + "/")
         page.wait_for_selector("#map.loaded", timeout=30_000)
         plan_id = int(page.get_attribute("#map", "data-plan") or 0)
         plan = next(x for x in demo_plan["plans"] if x["plan"]["id"] == plan_id)
         assert int(page.get_attribute("#map", "data-routes") or 0) == len(plan["routes"])
         markers = page.locator(".leaflet-marker-icon")
         assert markers.count() == sum(len(r["stops"]) for r in plan["routes"])
+        # The timeline has a row per van, with the stops' service blocks.
+        assert page.locator("#timeline .tl-row").count() == len(plan["routes"])
+        work = sum(
+            1 for r in plan["routes"] for s in r["stops"] if s["kind"] in ("pickup", "station")
+        )
+        assert page.locator("#timeline .tl-service").count() == work
+        assert page.locator("#timeline .tl-travel").count() > 0
+        assert "kg CO₂e" in page.inner_text("#figures")
         page.wait_for_timeout(500)
         page.screenshot(path=str(SHOTS / "dispatcher-plan.png"))
         markers.nth(3).click(force=True)
         popup = page.locator(".leaflet-popup-content")
         popup.wait_for(timeout=5_000)
         assert "arrive" in popup.inner_text()
-        browser.close()
+    assert errors == []
+
+
+def _legal_moves(app: Flask, settings: Settings, plan_id: int) -> list[tuple[str, str, str, int]]:
+    """Moves of one stop to another van that the re-timer accepts: (from, stop, to, index
+    in the van's sequence, which holds its unload trips as in the page's stop lists).
+
+    Uses the app's own road network, so the server's first check finds it warm.
+    """
+    from dispatch import models as m
+    from dispatch.db import make_engine, session_scope
+    from dispatch.editing import current_sequences
+    from dispatch.planning import build_problem, load_road_rights
+    from routing.errors import ProblemError
+    from routing.retime import retime
+    from web import state
+
+    with app.app_context():
+        network = state.network()
+    engine = make_engine(settings.database_url)
+    with session_scope(engine) as s:
+        plan = s.get_one(m.Plan, plan_id)
+        seqs = current_sequences(plan)
+        rights = load_road_rights(s, network, settings.rules_dir, plan.district.code)
+        prob = build_problem(s, network, plan.district, plan.date, rights=rights).problem
+    engine.dispose()
+    stops: dict[str, Any] = {x.id.split(":", 1)[1]: x for x in prob.stops}
+    stops.update({f.id: f for f in prob.facilities})  # unload trips stay where they are
+    vans = {v.id: v for v in prob.vehicles}
+    out: list[tuple[str, str, str, int]] = []
+    for a, seq_a in seqs.items():
+        for moved in reversed(seq_a):
+            if not hasattr(stops[moved], "needs_tail_lift"):
+                continue  # an unload trip (a transfer station), not a stop
+            for b, seq_b in seqs.items():
+                if b == a or (stops[moved].needs_tail_lift and not vans[b].tail_lift):
+                    continue
+                for pos in range(len(seq_b), -1, -1):
+                    trial = [*seq_b[:pos], moved, *seq_b[pos:]]
+                    try:
+                        retime(prob, vans[b], [stops[r] for r in trial])
+                        retime(prob, vans[a], [stops[r] for r in seq_a if r != moved])
+                    except ProblemError:
+                        continue
+                    out.append((a, moved, b, pos))
+                    break
+                if len(out) >= 4:
+                    return out
+    return out
+
+
+def test_a_dispatcher_edits_and_approves_a_plan(
+    copy_app: tuple[str, Flask, Settings],
+) -> None:
+    """On a copy of the demo database: open the latest draft, move a stop to another van, see
+    the legality verdict at once, save it as a new version, approve it; then publish it and
+    watch a driver's event arrive live."""
+    from sqlalchemy import select
+
+    from dispatch import execution
+    from dispatch import models as m
+    from dispatch.db import make_engine, session_scope
+    from dispatch.editing import current_sequences
+
+    url, app, settings = copy_app
+    engine = make_engine(settings.database_url)
+    with session_scope(engine) as s:
+        plan_id = s.scalars(
+            select(m.Plan.id)
+            .where(m.Plan.status == "draft")
+            .order_by(m.Plan.date.desc(), m.Plan.id.desc())
+        ).first()
+        assert plan_id is not None, "the demo database has no draft plan"
+        old_version = s.get_one(m.Plan, plan_id).version
+    moves = _legal_moves(app, settings, plan_id)
+    assert moves, "no stop of the demo plan fits on another van"
+
+    with _browser() as browser:
+        page = browser.new_page(viewport={"width": 1500, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        _sign_in(page, f"{url}/plans/{plan_id}")
+        page.wait_for_selector("#map.loaded", timeout=30_000)
+        assert page.get_attribute("#plan-status", "data-status") == "draft"
+        assert page.is_enabled("#approve-btn") and not page.is_enabled("#publish-btn")
+        assert not page.is_enabled("#save-btn")
+
+        chosen = None
+        for a, ref, b, pos in moves:
+            page.click(f'details.van[data-vehicle="{a}"] > summary')
+            page.click(f'#stop-lists li.stop[data-ref="{ref}"]')
+            assert ref in page.inner_text("#sel-label")
+            page.select_option("#move-van", b)
+            page.fill("#move-pos", str(pos + 1))
+            page.click("#move-btn")
+            page.wait_for_selector("#verdict.legal, #verdict.illegal", timeout=30_000)
+            if "legal" in (page.get_attribute("#verdict", "class") or "").split():
+                chosen = (a, ref, b, pos)
+                break
+            page.click("#reset-btn")  # refused by the road rules: the next candidate
+            page.wait_for_selector("#verdict.idle")
+        assert chosen is not None, page.inner_text("#verdict")
+        a, ref, b, pos = chosen
+        verdict = page.inner_text("#verdict")
+        assert "Legal" in verdict and "km" in verdict and b in verdict
+        moved = page.locator(f'ol.stop-list[data-vehicle="{b}"] li.stop[data-ref="{ref}"]')
+        assert "moved" in (moved.get_attribute("class") or "")
+        assert page.locator("#timeline .tl-row.edited").count() == 2
+        assert page.locator("#figures .preview").count() >= 1
+        assert page.is_enabled("#save-btn")
+        page.eval_on_selector("#side", "e => { e.scrollTop = 0; }")
+        page.wait_for_timeout(400)
+        page.screenshot(path=str(SHOTS / "dispatcher-edit.png"))
+
+        page.click("#save-btn")
+        page.wait_for_url(re.compile(rf"/plans/(?!{plan_id}$)\d+$"), timeout=30_000)
+        new_id = int(page.url.rsplit("/", 1)[1])
+        page.wait_for_selector("#map.loaded", timeout=30_000)
+        assert page.get_attribute("#plan-status", "data-status") == "draft"
+        page.click("#approve-btn")
+        page.wait_for_selector('#plan-status[data-status="approved"]', timeout=10_000)
+        assert not page.is_enabled("#approve-btn") and page.is_enabled("#publish-btn")
+
+        with session_scope(engine) as s:
+            new = s.get_one(m.Plan, new_id)
+            assert new.status == "approved" and new.approved_by == USER
+            assert new.version == old_version + 1
+            assert s.get_one(m.Plan, plan_id).status == "superseded"
+            seqs = current_sequences(new)
+            assert ref in seqs[b] and ref not in seqs.get(a, [])
+
+        # The API's refusal is shown: approving twice.
+        page.eval_on_selector("#approve-btn", "e => { e.disabled = false; }")
+        page.click("#approve-btn")
+        page.wait_for_selector("#action-msg.error", timeout=10_000)
+        assert "only a draft" in page.inner_text("#action-msg")
+
+        # Publish, then a driver reports a stop: the page marks it done as it happens.
+        page.click("#publish-btn")
+        page.wait_for_selector('#plan-status[data-status="published"]', timeout=10_000)
+        page.wait_for_selector("#live .pill.on", timeout=15_000)
+        assert not page.is_visible("#move-bar")
+        with session_scope(engine) as s:
+            route = next(r for r in s.get_one(m.Plan, new_id).routes if r.vehicle.plate == b)
+            stop = next(x for x in route.stops if x.kind in ("pickup", "station"))
+            driver = s.scalars(
+                select(m.Driver).where(m.Driver.vehicle_id == route.vehicle_id)
+            ).first()
+            if driver is None:
+                driver = m.Driver(
+                    ref=f"DRV-T{uuid.uuid4().hex[:6]}", name="测试", phone="13800000000"
+                )
+                driver.vehicle_id = route.vehicle_id
+                s.add(driver)
+                s.flush()
+            execution.record_event(
+                s,
+                driver,
+                {
+                    "event_id": f"browser-{uuid.uuid4().hex}",
+                    "kind": "collected",
+                    "stop_id": stop.id,
+                    "recorded_at": dt.datetime.now(dt.UTC).isoformat(),
+                    "kg": {"paper": 12.5},
+                },
+            )
+            done_key = f"{b}|{stop.sequence}"
+        page.wait_for_selector(
+            f'#stop-lists li.stop.live-done[data-key="{done_key}"]',
+            state="attached",
+            timeout=15_000,
+        )
+        page.wait_for_selector(".stop-icon.live-done", state="attached", timeout=5_000)
+        assert "collected" in page.inner_text("#live-feed")
+        assert page.get_attribute("#plan-status", "data-status") == "in_progress"
+    engine.dispose()
     assert errors == []
