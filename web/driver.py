@@ -19,21 +19,10 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, render_template, url_for
 
-from dispatch.materials import MATERIALS
+from dispatch.materials import MATERIAL_NAMES, MATERIALS
 
 bp = Blueprint("driver", __name__)
 
-#: Material names shown on the tablet: Chinese first, English second.
-MATERIAL_NAMES: dict[str, tuple[str, str]] = {
-    "paper": ("纸类", "Paper"),
-    "metal": ("金属", "Metal"),
-    "plastic": ("塑料", "Plastic"),
-    "glass": ("玻璃", "Glass"),
-    "textiles": ("纺织物", "Textiles"),
-    "e_waste": ("电子废弃物", "E-waste"),
-    "furniture": ("大件家具", "Furniture"),
-    "appliances": ("家电", "Appliances"),
-}
 
 SCOPE = "/driver"
 _SHELL_FILES = ("static/driver.js", "static/driver.css", "static/driver-sw.js")

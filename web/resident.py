@@ -43,7 +43,12 @@ from dispatch.booking import (
     SERVICE_HOURS,
     STATUSES,
 )
-from dispatch.materials import MATERIALS, TAIL_LIFT_MATERIALS
+from dispatch.materials import (
+    DEFAULT_M3_PER_KG,
+    MATERIALS,
+    TAIL_LIFT_MATERIALS,
+    VOLUME_M3_PER_KG,
+)
 from dispatch.settings import TIMEZONE
 from web.auth import csrf_token, current
 
@@ -60,19 +65,6 @@ REFERENCE = re.compile(r"^[A-Z0-9][A-Z0-9-]{3,39}$")
 #: Rough quantities offered as one tap each: (key in STRINGS, kg).
 PRESETS: tuple[tuple[str, int], ...] = (("size.small", 5), ("size.box", 15), ("size.large", 50))
 
-#: Rough bulk volume per kilogram as residents hand it over (loose, not compacted), so that
-#: the planner can check van volume as well as weight. A resident only tells us kilograms.
-VOLUME_M3_PER_KG: dict[str, float] = {
-    "paper": 0.006,
-    "metal": 0.003,
-    "plastic": 0.015,
-    "glass": 0.003,
-    "textiles": 0.008,
-    "e_waste": 0.005,
-    "furniture": 0.012,
-    "appliances": 0.008,
-}
-DEFAULT_M3_PER_KG = 0.008
 
 STRINGS: dict[str, dict[str, str]] = {
     "zh": {
