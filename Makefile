@@ -25,6 +25,7 @@ bench: $(STAMP)
 	$(BIN)/loopvan bench matrix --workers 2 --large-nodes 0
 	$(BIN)/loopvan bench rules
 	$(BIN)/loopvan bench solver
+	$(BIN)/python -m web.loadtest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -20,6 +20,7 @@ from flask.views import MethodView
 from flask_smorest import Api, Blueprint
 from marshmallow import EXCLUDE, Schema, fields, validate
 from sqlalchemy import select
+from werkzeug.routing import IntegerConverter
 
 from dispatch import accounts, approval, booking, execution, rights, slots, statistics, views
 from dispatch import models as m
@@ -56,6 +57,15 @@ stats_bp = Blueprint(
 
 # --- schemas -------------------------------------------------------------------------
 
+MAX_ID = 2**63 - 1  # database ids are signed 64-bit integers
+#: Dates and times the API takes: arithmetic on them (a week before, a day after, to UTC)
+#: cannot leave Python's calendar.
+EARLIEST, LATEST = dt.date(2000, 1, 1), dt.date(2099, 12, 31)
+_IN_CALENDAR = validate.Range(min=EARLIEST, max=LATEST)
+_HHMM = validate.Regexp(
+    r"^\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?$", error="must be HH:MM (local time, no offset)"
+)
+
 
 class Resident(Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=64))
@@ -69,8 +79,8 @@ class Material(Schema):
 
 
 class WindowIn(Schema):
-    start = fields.String(required=True, metadata={"example": "09:00"})
-    end = fields.String(required=True, metadata={"example": "11:00"})
+    start = fields.String(required=True, validate=_HHMM, metadata={"example": "09:00"})
+    end = fields.String(required=True, validate=_HHMM, metadata={"example": "11:00"})
 
 
 class BookingIn(Schema):
@@ -131,7 +141,13 @@ class ByIn(Schema):
 class ReplanIn(Schema):
     reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
     broken = fields.String(load_default=None, allow_none=True)
-    at = fields.AwareDateTime(load_default=None, allow_none=True)
+    at = fields.AwareDateTime(
+        load_default=None, allow_none=True,
+        validate=validate.Range(
+            min=dt.datetime.combine(EARLIEST, dt.time(), dt.UTC),
+            max=dt.datetime.combine(LATEST, dt.time(), dt.UTC),
+        ),
+    )  # fmt: skip
     seconds = fields.Float(load_default=None, validate=validate.Range(min=0.5, max=120))
 
 
@@ -150,12 +166,12 @@ class EventsIn(Schema):
 
 
 class PeriodArgs(Schema):
-    start = fields.Date(data_key="from", load_default=None)
-    end = fields.Date(data_key="to", load_default=None)
+    start = fields.Date(data_key="from", load_default=None, validate=_IN_CALENDAR)
+    end = fields.Date(data_key="to", load_default=None, validate=_IN_CALENDAR)
 
 
 class CarbonArgs(PeriodArgs):
-    plan = fields.Integer(load_default=None)
+    plan = fields.Integer(load_default=None, validate=validate.Range(min=1, max=MAX_ID))
 
 
 class ResidentHeader(Schema):
@@ -568,6 +584,25 @@ def driver_route() -> Any:
     return resp
 
 
+def _out_of_range(ev: Any) -> dict[str, str]:
+    """An event's numbers and times that the database or UTC conversion could not hold."""
+    p: dict[str, str] = {}
+    if not isinstance(ev, dict):
+        return p
+    sid = ev.get("stop_id")
+    if isinstance(sid, int) and not isinstance(sid, bool) and not 0 <= sid <= MAX_ID:
+        p["stop_id"] = f"not a stop id: {sid}"
+    try:
+        at = dt.datetime.fromisoformat(str(ev.get("recorded_at")))
+        if at.tzinfo is not None:
+            at.astimezone(dt.UTC)
+    except ValueError:
+        pass  # not a time at all: record_event names it
+    except OverflowError:
+        p["recorded_at"] = f"out of range: {ev.get('recorded_at')!r}"
+    return p
+
+
 @driver_bp.route("/events", methods=["POST"])
 @require("driver")
 @driver_bp.arguments(EventsIn)
@@ -579,6 +614,8 @@ def driver_events(body: dict[str, Any]) -> Any:
     for ev in body["events"]:
         eid = ev.get("event_id") if isinstance(ev, dict) else None
         try:
+            if problems := _out_of_range(ev):
+                raise InvalidInput(problems)
             with state.db() as s:
                 rec, created = execution.record_event(s, s.get_one(m.Driver, d.id), ev)
                 results.append({"event_id": eid, "result": "stored" if created else "duplicate",
@@ -635,7 +672,17 @@ def carbon(args: dict[str, Any]) -> Any:
 # --- wiring --------------------------------------------------------------------------
 
 
+class IdConverter(IntegerConverter):
+    """``<int:...>`` in paths: a database id, so a larger number matches no route (404)
+    instead of overflowing the database driver (500)."""
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
+
+
 def init_app(app: Flask) -> None:
+    app.url_map.converters["int"] = IdConverter  # before the API's rules are added
     app.config.update(
         API_TITLE="Loopvan",
         API_VERSION="v1",
