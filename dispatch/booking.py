@@ -10,6 +10,7 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
+from shapely import prepare
 from shapely.geometry import Point, shape
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -160,12 +161,24 @@ def validate(
     return out
 
 
+#: (database URL, district id) -> prepared polygon. Boundaries come from the bundled
+#: district polygons and are only ever loaded, never edited, so they are read once.
+_SHAPES: dict[tuple[str, int], Any] = {}
+
+
 def _served_district(session: Session, lon: float, lat: float) -> m.District | None:
-    served = {d.district_id for d in session.scalars(select(m.Depot))}
+    served = select(m.Depot.district_id).distinct()
     pt = Point(lon, lat)
-    for d in session.scalars(select(m.District).where(m.District.id.in_(served))):
-        if shape(d.boundary).covers(pt):
-            return d
+    bind = session.get_bind()
+    url = str(bind.engine.url)
+    for did in session.scalars(select(m.District.id).where(m.District.id.in_(served))):
+        key = (url, did)
+        if key not in _SHAPES:
+            poly = shape(session.get_one(m.District, did).boundary)
+            prepare(poly)
+            _SHAPES[key] = poly
+        if _SHAPES[key].covers(pt):
+            return session.get(m.District, did)
     return None
 
 

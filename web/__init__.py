@@ -24,6 +24,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     from web import api, auth, dispatcher, driver, errors, resident, state
 
+    # Path ids are database ids: a larger number matches no route (404), never a 500.
+    app.url_map.converters["int"] = api.IdConverter
     state.init_app(app)
     auth.init_app(app)
     app.register_blueprint(dispatcher.bp)

@@ -132,6 +132,10 @@ class EditIn(Schema):
     check_only = fields.Boolean(
         load_default=False, metadata={"description": "check and show, do not save"}
     )
+    pinned = fields.List(
+        fields.String(), load_default=None, allow_none=True,
+        metadata={"description": "vans whose routes re-planning keeps whole (default: as before)"},
+    )  # fmt: skip
 
 
 class ByIn(Schema):
@@ -417,12 +421,13 @@ def plan_edit(body: dict[str, Any], plan_id: int) -> Any:
         if body["check_only"]:
             with s.begin_nested() as sp:
                 new = edit_plan(s, state.network(), plan_id, body["routes"], by=_who(),
-                                rules_dir=_settings().rules_dir)  # fmt: skip
+                                rules_dir=_settings().rules_dir,
+                                pin_routes=body["pinned"])  # fmt: skip
                 doc = views.get_plan_json(s, new.id)
                 sp.rollback()
             return {"legal": True, "violations": [], "preview": doc}, 200
         new = edit_plan(s, state.network(), plan_id, body["routes"], by=_who(),
-                        rules_dir=_settings().rules_dir)  # fmt: skip
+                        rules_dir=_settings().rules_dir, pin_routes=body["pinned"])  # fmt: skip
         return {"plan_id": new.id, "version": new.version, "status": new.status}, 201
 
 
@@ -571,15 +576,24 @@ def _driver() -> m.Driver:
 def driver_route() -> Any:
     """This driver's current route version with ETAs; ``ETag`` / ``If-None-Match``."""
     d = _driver()
+    sent = [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]
     with state.db() as s:
-        doc = views.driver_route(s, s.get_one(m.Driver, d.id))
-    if doc is None:
-        raise NotFound("no published route for you yet")
-    etag = doc.pop("etag")
-    if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
-        return Response(status=304, headers={"ETag": etag})
-    resp = jsonify(doc)
-    resp.headers["ETag"] = etag
+        etag = views.driver_route_etag(s, d.vehicle_id)
+        if etag is not None and etag in sent:  # unchanged: answered without building it
+            return Response(status=304, headers={"ETag": etag})
+        cache = state.cache().setdefault("driver-routes", {})
+        body = cache.get(etag) if etag is not None else None
+        if body is None:
+            doc = views.driver_route(s, s.get_one(m.Driver, d.id))
+            if doc is None:
+                raise NotFound("no published route for you yet")
+            etag = doc.pop("etag")
+            body = jsonify(doc).get_data()
+            if len(cache) > 512:
+                cache.clear()
+            cache[etag] = body
+    resp = Response(body, mimetype="application/json")
+    resp.headers["ETag"] = str(etag)
     resp.headers["Cache-Control"] = "no-cache"
     return resp
 
@@ -682,7 +696,6 @@ class IdConverter(IntegerConverter):
 
 
 def init_app(app: Flask) -> None:
-    app.url_map.converters["int"] = IdConverter  # before the API's rules are added
     app.config.update(
         API_TITLE="Loopvan",
         API_VERSION="v1",
