@@ -314,7 +314,7 @@ def history(session: Session, reference: str) -> list[dict[str, Any]]:
     )
     return [
         {
-            "at": e.at.isoformat() if e.at else None,
+            "at": m.as_utc(e.at),
             "from": e.from_status,
             "to": e.to_status,
             "actor": e.actor,

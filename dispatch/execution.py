@@ -289,7 +289,7 @@ def custody(session: Session, reference: str) -> list[dict[str, Any]]:
     chain: list[dict[str, Any]] = [
         {
             "step": "booked",
-            "at": b.created_at.isoformat() if b.created_at else None,
+            "at": m.as_utc(b.created_at),
             "materials": [x for x in b.materials if x["material"] in TRACKED_MATERIALS],
         }
     ]
@@ -305,7 +305,7 @@ def custody(session: Session, reference: str) -> list[dict[str, Any]]:
     chain.append(
         {
             "step": "collected",
-            "at": pick.recorded_at.isoformat(),
+            "at": m.as_utc(pick.recorded_at),
             "vehicle": route.vehicle.plate,
             "kg": tracked,
         }
@@ -320,7 +320,7 @@ def custody(session: Session, reference: str) -> list[dict[str, Any]]:
             chain.append(
                 {
                     "step": "delivered",
-                    "at": ev.recorded_at.isoformat(),
+                    "at": m.as_utc(ev.recorded_at),
                     "station": s.transfer_station.ref,
                     "vehicle": route.vehicle.plate,
                     "kg": {

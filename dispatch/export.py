@@ -146,7 +146,7 @@ def plan_json(session: Session, plan: m.Plan) -> dict[str, Any]:
             },
             "status": plan.status,
             "version": plan.version,
-            "created_at": plan.created_at.isoformat() if plan.created_at else None,
+            "created_at": m.as_utc(plan.created_at),
             "solver": plan.solver_stats,
         },
         "vehicles": vehicles,

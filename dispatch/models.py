@@ -27,6 +27,13 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
+def as_utc(t: dt.datetime | None) -> str | None:
+    """A stored time as ISO-8601 in UTC (SQLite hands times back without their offset)."""
+    if t is None:
+        return None
+    return (t if t.tzinfo else t.replace(tzinfo=dt.UTC)).astimezone(dt.UTC).isoformat()
+
+
 def utcnow() -> dt.datetime:
     """Timezone-aware now in UTC."""
     return dt.datetime.now(dt.UTC)

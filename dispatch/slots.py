@@ -122,6 +122,7 @@ def suggest(
     return {
         "district": district.code,
         "district_name": district.name_en,
+        "district_name_zh": district.name_zh,
         "service_minutes": round(service / 60, 1),
         "slots": out,
         "refused": refused,

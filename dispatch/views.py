@@ -306,7 +306,7 @@ def driver_route(session: Session, driver: m.Driver) -> dict[str, Any] | None:
     )
     return {
         "version": rv.version,
-        "published_at": rv.published_at.isoformat() if rv.published_at else None,
+        "published_at": m.as_utc(rv.published_at),
         "plan_status": route.plan.status,
         "route": payload,
         "changes": changes,

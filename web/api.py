@@ -533,7 +533,7 @@ def plan_live(plan_id: int) -> Any:
                     last = ev.id
                     data = {"event_id": ev.id, "kind": ev.kind, "stop_id": st.id,
                             "seq": st.sequence, "vehicle": r.vehicle.plate,
-                            "recorded_at": ev.recorded_at.isoformat(), "payload": ev.payload}  # fmt: skip
+                            "recorded_at": m.as_utc(ev.recorded_at), "payload": ev.payload}  # fmt: skip
                     out.append(f"id: {ev.id}\nevent: stop\ndata: {json.dumps(data)}\n\n")
             yield from out
             if once:
