@@ -43,10 +43,12 @@ def _reference(day: dt.date) -> str:
 
 
 def _time(v: Any) -> dt.time | None:
+    """A local time of day ``HH:MM[:SS]``; a time with a UTC offset is not one."""
     try:
-        return dt.time.fromisoformat(str(v))
+        t = dt.time.fromisoformat(str(v))
     except ValueError:
         return None
+    return t if t.tzinfo is None else None
 
 
 def validate(

@@ -68,7 +68,9 @@ def record_event(
         at = dt.datetime.fromisoformat(str(data.get("recorded_at")))
         if at.tzinfo is None:
             p["recorded_at"] = "must carry a UTC offset, e.g. 2026-12-01T09:30:00+08:00"
-    except ValueError:
+        elif not dt.date(2000, 1, 1) <= at.astimezone(dt.UTC).date() <= dt.date(2099, 12, 31):
+            p["recorded_at"] = f"{at.isoformat()} is not a plausible time for a route"
+    except (ValueError, OverflowError):
         p["recorded_at"] = f"must be an ISO-8601 time, got {data.get('recorded_at')!r}"
     payload: dict[str, Any] = {}
     if kind in ("collected", "unloaded"):
@@ -79,8 +81,10 @@ def record_event(
             p["reason"] = "a skipped stop needs a reason"
         payload["reason"] = reason
     stop_id = data.get("stop_id")
-    if not isinstance(stop_id, int):
+    if not isinstance(stop_id, int) or isinstance(stop_id, bool):
         p["stop_id"] = "missing or not an integer"
+    elif not 1 <= stop_id < 2**63:
+        p["stop_id"] = f"not a stop id: {stop_id}"
     if p:
         raise InvalidInput(p)
     stop = session.get(m.Stop, stop_id)

@@ -479,3 +479,23 @@ def test_an_unchanged_plan_re_times_as_it_stands(world: Settings, network: RoadN
         new = edit_plan(s, network, plan.id, seqs, by="d", rules_dir=world.rules_dir)
         assert current_sequences(new) == seqs
         assert new.solver_stats["distance_m"] <= plan.solver_stats["distance_m"] * 1.02
+
+
+def test_out_of_range_event_and_offset_window_are_named(world: Settings, snapper: Any) -> None:
+    """Numbers and times the database could not hold are refused up front, by field."""
+    eng = make_engine(world.database_url)
+    with session_scope(eng) as s:
+        driver = s.scalars(select(m.Driver).where(m.Driver.vehicle_id.is_not(None))).first()
+        with pytest.raises(InvalidInput) as err:
+            execution.record_event(
+                s, driver,
+                {"event_id": "range-ev-0001", "stop_id": 2**70, "kind": "arrived",
+                 "recorded_at": "9999-12-31T23:59:59-23:59"},
+            )  # fmt: skip
+        assert {"stop_id", "recorded_at"} <= set(err.value.problems)
+        with pytest.raises(InvalidInput) as err:
+            booking.create_booking(
+                s, request_body(window={"start": "09:00+08:00", "end": "11:00"}),
+                today=TODAY, snap_distance=snapper,
+            )  # fmt: skip
+        assert "window" in err.value.problems
