@@ -13,6 +13,7 @@ for every stop left out.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import time
@@ -88,8 +89,47 @@ def solve(problem: Problem, limits: Limits) -> Result:
     return _solve_one(problem, limits)
 
 
+class _NoSolution(ProblemError):
+    """OR-Tools returned no assignment at all (not even "serve nobody")."""
+
+
+#: How far the time limit may be stretched when the search found no route at all.
+MAX_STRETCH = 16
+#: Reasons found before any search: no longer time limit would serve these stops.
+_STATIC = frozenset(
+    {"no_window", "no_class_allowed", "capacity", "window_unreachable", "no_station", "no_vehicle"}
+)
+
+
 def _solve_one(problem: Problem, limits: Limits) -> Result:
-    """The OR-Tools model on one (sub)problem."""
+    """The OR-Tools model on one (sub)problem.
+
+    OR-Tools answers "serve nobody" when its time runs out before the first solution
+    (a big problem, a short limit, a busy machine). An empty plan with vans and servable
+    stops is never the answer we want: the limit is doubled, up to ``MAX_STRETCH`` times,
+    and the stretch is reported in the stats.
+    """
+    tl = limits.time_limit_s
+    while True:
+        try:
+            res: Result | None = _solve_core(problem, dataclasses.replace(limits, time_limit_s=tl))
+        except _NoSolution:
+            if tl * 2 > limits.time_limit_s * MAX_STRETCH:
+                raise
+            res = None
+        empty = res is not None and not res.routes and problem.vehicles and (
+            len(res.unassigned) > sum(1 for u in res.unassigned if u.reason in _STATIC)
+        )  # fmt: skip
+        if res is not None and (not empty or tl * 2 > limits.time_limit_s * MAX_STRETCH):
+            break
+        tl *= 2
+    if tl != limits.time_limit_s:
+        res = Result(res.routes, res.unassigned, {**res.stats, "time_limit_stretched_to": tl})
+    return res
+
+
+def _solve_core(problem: Problem, limits: Limits) -> Result:
+    """One OR-Tools search within ``limits``."""
     t0 = time.monotonic()
     prob = problem
     vehicles = prob.vehicles
@@ -336,7 +376,7 @@ def _solve_one(problem: Problem, limits: Limits) -> Result:
     else:
         solution = routing.SolveWithParameters(params)
     if solution is None:
-        raise ProblemError("the solver found no solution (not even an empty plan)")
+        raise _NoSolution("the solver found no solution (not even an empty plan)")
 
     routes: list[Route] = []
     for vi, v in enumerate(vehicles):

@@ -8,7 +8,7 @@ import pytest
 from routing.errors import ProblemError
 from routing.problem import Facility, Limits, Place, Problem, Stop, Vehicle, Window
 from routing.result import Result, Route
-from routing.solver import solve
+from routing.solver import MAX_STRETCH, _solve_one, solve
 
 DAY = Window(8 * 3600, 18 * 3600)
 LIMITS = Limits(time_limit_s=1)
@@ -258,3 +258,14 @@ def test_pins_naming_unknown_stops_are_refused() -> None:
     prob = line_problem(4, [van("A")], [pickup("s1", 1)], [station("T", 2)])
     with pytest.raises(ProblemError, match="unknown stops"):
         dataclasses.replace(prob, pinned={"A": ("nope",)})
+
+
+def test_a_limit_too_short_for_a_first_solution_is_stretched_not_an_empty_plan() -> None:
+    """OR-Tools answers "serve nobody" when time runs out before its first solution; the
+    solver stretches the limit instead of returning an empty plan, and says so."""
+    stops = [pickup(f"s{i}", 1 + i % 199, kg=10) for i in range(300)]
+    prob = line_problem(200, [van(f"V{k}") for k in range(8)], stops, [station("T", 100)])
+    res = _solve_one(prob, Limits(time_limit_s=0.001))
+    assert res.routes, "an empty plan although vans and servable stops exist"
+    assert res.stats["time_limit_stretched_to"] > 0.001
+    assert res.stats["time_limit_stretched_to"] <= 0.001 * MAX_STRETCH
