@@ -140,19 +140,9 @@ def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _snap_check(settings: Settings) -> Any:
-    from routing.compiled import compile_graph
-    from routing.errors import SnapError
-    from routing.snap import snap
+    from dispatch.planning import snap_check
 
-    cg = compile_graph(_network(settings), "light_truck")
-
-    def dist(lon: float, lat: float) -> float:
-        try:
-            return snap(cg, lon, lat, max_distance_m=settings.max_snap_m).distance_m
-        except SnapError as exc:
-            return exc.distance_m if exc.distance_m is not None else float("inf")
-
-    return dist
+    return snap_check(_network(settings), settings.max_snap_m)
 
 
 def do_import(settings: Settings, data: dict[str, Any], gcj02: bool | None) -> dict[str, int]:
@@ -1055,15 +1045,21 @@ def cmd_booking(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _period(args: argparse.Namespace) -> tuple[dt.date, dt.date]:
+    """``--from``/``--to``: by default the seven days up to today (Shanghai)."""
+    end = args.to or (dt.datetime.now(_TZ).date())
+    start = args.start or end - dt.timedelta(days=6)
+    if start > end:
+        raise UsageError(f"--from {start} is after --to {end}")
+    return start, end
+
+
 def cmd_carbon(args: argparse.Namespace, settings: Settings) -> int:
     """Carbon balance of one plan (``--plan``) or of a period (``--from``/``--to``)."""
     from dispatch.carbon import period_balance, plan_balance
     from dispatch.db import session_scope
 
-    end = args.to or (dt.datetime.now(_TZ).date())
-    start = args.start or end - dt.timedelta(days=6)
-    if start > end:
-        raise UsageError(f"--from {start} is after --to {end}")
+    start, end = _period(args)
     with session_scope(_engine(settings)) as s:
         doc = plan_balance(s, args.plan) if args.plan else period_balance(s, start, end)
     if args.json:
@@ -1118,10 +1114,7 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     from dispatch.db import session_scope
     from dispatch.statistics import coverage, tonnage
 
-    end = args.to or (dt.datetime.now(_TZ).date())
-    start = args.start or end - dt.timedelta(days=6)
-    if start > end:
-        raise UsageError(f"--from {start} is after --to {end}")
+    start, end = _period(args)
     with session_scope(_engine(settings)) as s:
         tons = tonnage(s, start, end)
         cov = coverage(s, end)

@@ -16,13 +16,22 @@ from sqlalchemy.orm import Session
 from dispatch import models as m
 from dispatch.approval import get_plan
 from dispatch.errors import Conflict, InvalidInput
-from dispatch.planning import _store, build_problem, load_road_rights, replay
+from dispatch.planning import UNDER_WAY, _store, build_problem, load_road_rights, replay
 from routing.errors import ProblemError
 from routing.network import RoadNetwork
 from routing.result import Result, Unassigned
 from routing.retime import retime
 
 EDITABLE = ("draft", "approved")
+
+
+def stop_ref(st: m.Stop) -> str | None:
+    """The reference a stop is edited by: its booking's or its collection point's."""
+    if st.booking is not None:
+        return st.booking.reference
+    if st.collection_point is not None:
+        return st.collection_point.ref
+    return None
 
 
 def current_sequences(plan: m.Plan, *, unloads: bool = True) -> dict[str, list[str]]:
@@ -32,10 +41,8 @@ def current_sequences(plan: m.Plan, *, unloads: bool = True) -> dict[str, list[s
     for r in plan.routes:
         seq = []
         for s in r.stops:
-            if s.booking is not None:
-                seq.append(s.booking.reference)
-            elif s.collection_point is not None:
-                seq.append(s.collection_point.ref)
+            if (ref := stop_ref(s)) is not None:
+                seq.append(ref)
             elif unloads and s.kind == "unload" and s.transfer_station is not None:
                 seq.append(s.transfer_station.ref)
         out[r.vehicle.plate] = seq
@@ -81,7 +88,7 @@ def edit_plan(
         plan.district,
         plan.date,
         rights=rights,
-        statuses=("queued", "planned", "dispatched", "collected"),
+        statuses=UNDER_WAY,
     )
     by_ref = {
         sid.split(":", 1)[1]: sid

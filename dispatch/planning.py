@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,23 @@ class RoadRights:
     rules: RuleSet
     table: EdgeTable
     skipped_tags: list[str] = field(default_factory=list)
+
+
+#: Statuses of bookings on a day already under way (re-planning, editing a new version).
+UNDER_WAY = ("queued", "planned", "dispatched", "collected")
+
+
+def snap_check(network: RoadNetwork, max_snap_m: float) -> Callable[[float, float], float]:
+    """``(lon, lat) -> metres`` to the nearest road a van may use (how bookings are checked)."""
+    cg = compile_graph(network, SNAP_PROFILE)
+
+    def dist(lon: float, lat: float) -> float:
+        try:
+            return snap(cg, lon, lat, max_distance_m=max_snap_m).distance_m
+        except SnapError as exc:
+            return exc.distance_m if exc.distance_m is not None else float("inf")
+
+    return dist
 
 
 def pickup_service_s(b: m.Booking) -> int:

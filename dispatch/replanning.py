@@ -28,10 +28,10 @@ from sqlalchemy.orm import Session
 
 from dispatch import models as m
 from dispatch.approval import get_plan
-from dispatch.editing import current_sequences
+from dispatch.editing import current_sequences, stop_ref
 from dispatch.errors import Conflict, InvalidInput, NotFound
 from dispatch.export import seconds_of_day
-from dispatch.planning import _store, build_problem, load_road_rights, replay
+from dispatch.planning import UNDER_WAY, _store, build_problem, load_road_rights, replay
 from dispatch.settings import TIMEZONE
 from road_rules.errors import RuleError
 from road_rules.parse import parse_rules_text
@@ -131,14 +131,6 @@ def add_closure(
     return row
 
 
-def _ref(st: m.Stop) -> str | None:
-    if st.booking is not None:
-        return st.booking.reference
-    if st.collection_point is not None:
-        return st.collection_point.ref
-    return None
-
-
 def replan(
     session: Session,
     network: RoadNetwork,
@@ -186,7 +178,7 @@ def replan(
         plan.district,
         plan.date,
         rights=rights,
-        statuses=("queued", "planned", "dispatched", "collected"),
+        statuses=UNDER_WAY,
     )
     prob = built.problem
     stop_of = {s.id: s for s in prob.stops}
@@ -201,11 +193,11 @@ def replan(
     for route in plan.routes:
         last = -1
         for k, st in enumerate(route.stops):
-            if _ref(st) is not None and (st.id in reported or st.start_s <= now_s):
+            if stop_ref(st) is not None and (st.id in reported or st.start_s <= now_s):
                 last = k
         seq = []
         for st in route.stops[: last + 1]:
-            ref = _ref(st)
+            ref = stop_ref(st)
             if ref is not None and ref in sid_of:
                 seq.append(sid_of[ref])
                 latest[sid_of[ref]] = max(now_s, st.start_s)
@@ -342,7 +334,7 @@ def plan_diff(old: m.Plan, new: m.Plan) -> dict[str, Any]:
 
     def routes(p: m.Plan) -> dict[str, list[tuple[str, int]]]:
         return {
-            r.vehicle.plate: [(ref, st.start_s) for st in r.stops if (ref := _ref(st))]
+            r.vehicle.plate: [(ref, st.start_s) for st in r.stops if (ref := stop_ref(st))]
             for r in p.routes
         }
 

@@ -31,13 +31,11 @@ from dispatch.editing import current_sequences
 from dispatch.errors import InvalidInput
 from dispatch.export import seconds_of_day
 from dispatch.materials import TAIL_LIFT_MATERIALS
-from dispatch.planning import build_problem, load_road_rights, pickup_service_s
-from routing.compiled import compile_graph
-from routing.errors import ProblemError, SnapError
+from dispatch.planning import build_problem, load_road_rights, pickup_service_s, snap_check
+from routing.errors import ProblemError
 from routing.network import RoadNetwork
 from routing.problem import Facility, Stop, Window
 from routing.retime import retime
-from routing.snap import snap
 
 #: The windows residents choose from (local time).
 SLOTS: tuple[tuple[dt.time, dt.time], ...] = tuple(
@@ -74,14 +72,6 @@ def suggest(
         raise InvalidInput({"days": f"must be an integer 1..{HORIZON_DAYS}, got {days!r}"})
     if not isinstance(data, dict):
         raise InvalidInput({"body": "must be a JSON object"})
-    base = compile_graph(network, "light_truck")
-
-    def snap_distance(lon: float, lat: float) -> float:
-        try:
-            return snap(base, lon, lat, max_distance_m=max_snap_m).distance_m
-        except SnapError:
-            return float("inf")
-
     probe: dict[str, Any] = {
         "resident": {"name": "-", "phone": "0"},
         "address": "-",
@@ -90,7 +80,11 @@ def suggest(
         **{k: data[k] for k in ("lat", "lon", "coordinates", "materials") if k in data},
     }
     clean = validate(
-        probe, today=today, session=session, snap_distance=snap_distance, max_snap_m=max_snap_m
+        probe,
+        today=today,
+        session=session,
+        snap_distance=snap_check(network, max_snap_m),
+        max_snap_m=max_snap_m,
     )
     district = session.get_one(m.District, clean["district_id"])
     kg = float(sum(x["kg"] for x in clean["materials"]))

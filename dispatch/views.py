@@ -246,6 +246,10 @@ def driver_route_etag(session: Session, vehicle_id: int | None) -> str | None:
     if row is None:
         return None
     rv, route = row
+    return _etag(session, rv, route)
+
+
+def _etag(session: Session, rv: m.RouteVersion, route: m.Route) -> str:
     n = session.scalar(
         select(func.count(m.StopEvent.id))
         .join(m.Stop, m.StopEvent.stop_id == m.Stop.id)
@@ -299,16 +303,11 @@ def driver_route(session: Session, driver: m.Driver) -> dict[str, Any] | None:
             "removed": [x for x in old if x not in new],
             "order_changed": [x for x in old if x in new] != [x for x in new if x in old],
         }
-    n_events = session.scalar(
-        select(func.count(m.StopEvent.id))
-        .join(m.Stop, m.StopEvent.stop_id == m.Stop.id)
-        .where(m.Stop.route_id == route.id)
-    )
     return {
         "version": rv.version,
         "published_at": m.as_utc(rv.published_at),
         "plan_status": route.plan.status,
         "route": payload,
         "changes": changes,
-        "etag": f'"rv{rv.id}-e{n_events or 0}"',
+        "etag": _etag(session, rv, route),
     }

@@ -287,11 +287,24 @@ def build_districts(
 ) -> list[m.PlanJob]:
     """Build a draft plan per district through the backend; return the finished jobs."""
     be = backend or backend_from_env()
-    engine = _engine_for(settings.database_url)
-    ids = enqueue(engine, districts, day, seconds, backend=be.name, by=by)
+    ids = enqueue(
+        _engine_for(settings.database_url), districts, day, seconds, backend=be.name, by=by
+    )
     limit = timeout_s if timeout_s is not None else 600 + 4 * seconds * len(ids)
+    return run_jobs(settings.database_url, ids, be, timeout_s=limit, progress=progress)
+
+
+def run_jobs(
+    database_url: str,
+    job_ids: Sequence[int],
+    backend: Backend,
+    *,
+    timeout_s: float,
+    progress: Progress | None = None,
+) -> list[m.PlanJob]:
+    """Hand enqueued jobs to ``backend`` and follow them to the end."""
     try:
-        be.submit(settings.database_url, ids)
-        return wait(engine, ids, timeout_s=limit, progress=progress)
+        backend.submit(database_url, job_ids)
+        return wait(_engine_for(database_url), job_ids, timeout_s=timeout_s, progress=progress)
     finally:
-        be.close()
+        backend.close()

@@ -27,13 +27,11 @@ from dispatch import models as m
 from dispatch.carbon import period_balance, plan_balance
 from dispatch.editing import edit_plan
 from dispatch.errors import DispatchError, InvalidInput, NotFound
+from dispatch.planning import snap_check
 from dispatch.replanning import add_closure, replan
 from dispatch.settings import TIMEZONE
-from dispatch.workers import backend_from_env, enqueue, wait
-from routing.compiled import compile_graph
-from routing.errors import SnapError
+from dispatch.workers import backend_from_env, enqueue, run_jobs
 from routing.problem import Limits
-from routing.snap import snap
 from web import state
 from web.auth import current, require
 
@@ -202,16 +200,7 @@ def _settings() -> Any:
 
 
 def _snap_distance() -> Any:
-    cg = compile_graph(state.network(), "light_truck")
-    max_m = _settings().max_snap_m
-
-    def dist(lon: float, lat: float) -> float:
-        try:
-            return snap(cg, lon, lat, max_distance_m=max_m).distance_m
-        except SnapError:
-            return float("inf")
-
-    return dist
+    return snap_check(state.network(), _settings().max_snap_m)
 
 
 def _who() -> str:
@@ -343,15 +332,13 @@ class Plans(MethodView):
             engine, codes, body["date"], seconds, backend=backend_from_env().name, by=_who()
         )
 
-        def run() -> None:
-            be = backend_from_env()
-            try:
-                be.submit(settings.database_url, ids)
-                wait(engine, ids, timeout_s=600 + 4 * seconds * len(ids))
-            finally:
-                be.close()
-
-        threading.Thread(target=run, name="plan-build", daemon=True).start()
+        threading.Thread(
+            target=run_jobs,
+            args=(settings.database_url, ids, backend_from_env()),
+            kwargs={"timeout_s": 600 + 4 * seconds * len(ids)},
+            name="plan-build",
+            daemon=True,
+        ).start()
         return {"jobs": ids, "follow": [f"/api/v1/plan-jobs/{i}" for i in ids]}
 
 
@@ -598,25 +585,6 @@ def driver_route() -> Any:
     return resp
 
 
-def _out_of_range(ev: Any) -> dict[str, str]:
-    """An event's numbers and times that the database or UTC conversion could not hold."""
-    p: dict[str, str] = {}
-    if not isinstance(ev, dict):
-        return p
-    sid = ev.get("stop_id")
-    if isinstance(sid, int) and not isinstance(sid, bool) and not 0 <= sid <= MAX_ID:
-        p["stop_id"] = f"not a stop id: {sid}"
-    try:
-        at = dt.datetime.fromisoformat(str(ev.get("recorded_at")))
-        if at.tzinfo is not None:
-            at.astimezone(dt.UTC)
-    except ValueError:
-        pass  # not a time at all: record_event names it
-    except OverflowError:
-        p["recorded_at"] = f"out of range: {ev.get('recorded_at')!r}"
-    return p
-
-
 @driver_bp.route("/events", methods=["POST"])
 @require("driver")
 @driver_bp.arguments(EventsIn)
@@ -628,8 +596,6 @@ def driver_events(body: dict[str, Any]) -> Any:
     for ev in body["events"]:
         eid = ev.get("event_id") if isinstance(ev, dict) else None
         try:
-            if problems := _out_of_range(ev):
-                raise InvalidInput(problems)
             with state.db() as s:
                 rec, created = execution.record_event(s, s.get_one(m.Driver, d.id), ev)
                 results.append({"event_id": eid, "result": "stored" if created else "duplicate",
