@@ -886,5 +886,7 @@
   render();
   registerWorker();
   refreshRoute();
-  syncNow();
+  // Send what is queued once the page has settled: right after a reload the browser may
+  // still be finding out whether it is online.
+  setTimeout(syncNow, 1000);
 })();
