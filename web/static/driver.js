@@ -365,6 +365,12 @@
     const pending = events().filter((e) => e.state === "pending");
     if (syncing || !tok || !pending.length) { renderStatus(); return; }
     if (!navigator.onLine) { reachable = false; renderStatus(); scheduleRetry(); return; }
+    if (!reachable) {
+      // The last attempt found no network: ask with the cheap route check before sending.
+      await refreshRoute();
+      if (!reachable) { renderStatus(); scheduleRetry(); return; }
+    }
+    if (syncing) return;
     syncing = true;
     renderStatus();
     let stored = 0;
@@ -885,8 +891,6 @@
   keepAwake();
   render();
   registerWorker();
-  refreshRoute();
-  // Send what is queued once the page has settled: right after a reload the browser may
-  // still be finding out whether it is online.
-  setTimeout(syncNow, 1000);
+  // Send what is queued once the route check has shown whether the network answers.
+  refreshRoute().finally(syncNow);
 })();
