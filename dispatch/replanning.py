@@ -219,7 +219,8 @@ def replan(
         if s.id in done_by_broken:
             continue
         if s.id in latest:
-            cut = [(w.start, w.end) for w in s.windows]
+            # done by now: it started no later than now (or than planned, if later)
+            cut = [(w.start, min(w.end, latest[s.id] + s.service_s)) for w in s.windows]
         else:
             cut = [(max(w.start, now_s + LEAD_S), w.end) for w in s.windows]
         windows = tuple(Window(a, b) for a, b in cut if b > a)
