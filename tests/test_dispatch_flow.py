@@ -372,43 +372,66 @@ def test_an_edit_moving_a_stop_is_retimed_checked_and_saved_as_a_new_version(
         stops: dict[str, Any] = {x.id.split(":", 1)[1]: x for x in prob.stops}
         stops.update({f.id: f for f in prob.facilities})  # unload trips stay where they are
         vans = {v.id: v for v in prob.vehicles}
+
+        def fits(van: str, seq: list[str]) -> bool:
+            nonlocal refused, last_reason
+            try:
+                retime(prob, vans[van], [stops[r] for r in seq])
+            except ProblemError as exc:
+                refused += 1
+                last_reason = str(exc)
+                return False
+            return True
+
+        def candidates() -> Iterator[tuple[str, str, str, int, str | None]]:
+            """(from van, stop, to van, position, stop of the target van left out or None):
+            plain moves first; in a day so full that none fits, a move that leaves out the
+            target van's stop at that position (the dispatcher unassigns it)."""
+            for drop in (False, True):
+                for a, seq_a in seqs.items():
+                    for moved in reversed(seq_a):
+                        if not hasattr(stops[moved], "needs_tail_lift"):
+                            continue  # an unload trip, not a stop
+                        for b, seq_b in seqs.items():
+                            if b == a or (stops[moved].needs_tail_lift and not vans[b].tail_lift):
+                                continue
+                            for pos in range(len(seq_b), -1, -1):
+                                if not drop:
+                                    yield a, moved, b, pos, None
+                                elif pos < len(seq_b) and hasattr(
+                                    stops[seq_b[pos]], "needs_tail_lift"
+                                ):
+                                    yield a, moved, b, pos, seq_b[pos]
+
         move = None
         refused = 0
         last_reason = ""
-        for a, seq_a in seqs.items():
-            for moved in reversed(seq_a):
-                if not hasattr(stops[moved], "needs_tail_lift"):
-                    continue  # an unload trip, not a stop
-                for b, seq_b in seqs.items():
-                    if b == a or (stops[moved].needs_tail_lift and not vans[b].tail_lift):
-                        continue
-                    for pos in range(len(seq_b), -1, -1):
-                        trial = [*seq_b[:pos], moved, *seq_b[pos:]]
-                        try:
-                            retime(prob, vans[b], [stops[r] for r in trial])
-                            retime(prob, vans[a], [stops[r] for r in seq_a if r != moved])
-                        except ProblemError as exc:
-                            refused += 1
-                            last_reason = str(exc)
-                            continue
-                        move = (a, moved, b, pos)
-                        break
-                    if move:
-                        break
-                if move:
-                    break
-            if move:
+        for a, moved, b, pos, out in candidates():
+            seq_b = [r for r in seqs[b] if r != out]
+            if fits(b, [*seq_b[:pos], moved, *seq_b[pos:]]) and fits(
+                a, [r for r in seqs[a] if r != moved]
+            ):
+                move = (a, moved, b, pos, out)
                 break
         assert move is not None, (
             f"no stop fits on another van ({refused} tried; e.g. {last_reason}; {seqs})"
         )
-        a, moved, b, pos = move
+        a, moved, b, pos, out = move
         seqs[a].remove(moved)
+        if out is not None:
+            seqs[b].remove(out)
         seqs[b].insert(pos, moved)
         new = edit_plan(s, network, plan.id, seqs, by="dispatcher-li", rules_dir=world.rules_dir)
         assert current_sequences(new)[b][pos] == moved
         assert new.id != plan.id and new.version == plan.version + 1 and plan.status == "superseded"
         assert moved not in current_sequences(new)[a]
+        if out is not None:  # the stop it displaced is unassigned, with the dispatcher as reason
+            left = {
+                u.booking.reference if u.booking else u.collection_point.ref
+                for u in new.unassigned
+                if u.booking or u.collection_point
+            }
+            assert out in left
 
 
 def test_an_edit_that_cannot_work_is_refused_and_changes_nothing(
