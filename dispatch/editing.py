@@ -9,7 +9,9 @@ is refused with the reasons and changes nothing.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -19,10 +21,39 @@ from dispatch.errors import Conflict, InvalidInput
 from dispatch.planning import UNDER_WAY, _store, build_problem, load_road_rights, replay
 from routing.errors import ProblemError
 from routing.network import RoadNetwork
+from routing.problem import Stop, Window
 from routing.result import Result, Unassigned
 from routing.retime import retime
 
 EDITABLE = ("draft", "approved")
+
+
+def under_way_windows(stop: Stop, now_s: int, latest_s: int | None) -> Stop:
+    """``stop`` with its windows cut for a day under way: a done stop (``latest_s`` given)
+    started no later than then; any other stop starts at ``now_s`` or later."""
+    if latest_s is not None:
+        cut = [(w.start, min(w.end, latest_s + stop.service_s)) for w in stop.windows]
+    else:
+        cut = [(max(w.start, now_s), w.end) for w in stop.windows]
+    return dataclasses.replace(stop, windows=tuple(Window(a, b) for a, b in cut if b > a))
+
+
+def _check_done_kept(
+    under_way: dict[str, Any], routes: dict[str, list[str]], facilities: set[str]
+) -> dict[str, str]:
+    """Problems where an edit of a day under way moves, drops or reorders a done stop."""
+    problems = {}
+    for plate, items in under_way.get("done", {}).items():
+        refs = [ref for ref, _ in items]
+        if not refs:
+            continue
+        got = [r for r in routes.get(plate, []) if r not in facilities][: len(refs)]
+        if got != refs:
+            problems[f"routes.{plate}"] = (
+                f"{', '.join(refs)} {'is' if len(refs) == 1 else 'are'} done (reported by the "
+                "driver or past); done stops stay first on their van, in the order they were done"
+            )
+    return problems
 
 
 def stop_ref(st: m.Stop) -> str | None:
@@ -117,6 +148,8 @@ def edit_plan(
                 ids.append(by_ref[ref])
         if any(i not in facility_of for i in ids):
             pinned[plate] = tuple(ids)
+    under_way: dict[str, Any] = plan.solver_stats.get("under_way") or {}
+    problems.update(_check_done_kept(under_way, routes, set(facility_of)))
     pins = list(plan.solver_stats.get("pinned_routes", [])) if pin_routes is None else pin_routes
     for plate in pins:
         if plate not in routes:
@@ -126,6 +159,17 @@ def edit_plan(
     kept = {sid for seq in pinned.values() for sid in seq if sid not in facility_of}
     prob = built.problem
     stop_by_id = {s.id: s for s in prob.stops}
+    if under_way:  # a re-planned day: what is done happened by then; the rest starts after now
+        latest = {
+            by_ref[ref]: at
+            for items in under_way.get("done", {}).values()
+            for ref, at in items
+            if ref in by_ref
+        }
+        stop_by_id = {
+            i: under_way_windows(s, int(under_way["now_s"]), latest.get(i))
+            for i, s in stop_by_id.items()
+        }
     veh_by_id = {v.id: v for v in prob.vehicles}
     timed = []
     for plate, pin in pinned.items():
@@ -154,6 +198,8 @@ def edit_plan(
     new = _store(session, built, result, plan.district, plan.date)
     new.version = plan.version + 1
     new.solver_stats = {**new.solver_stats, "pinned_routes": sorted(set(pins))}
+    if under_way:
+        new.solver_stats["under_way"] = under_way
     replay(session, network, new, rights)
     plan.status = "superseded"
     session.add(

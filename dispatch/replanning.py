@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from dispatch import models as m
 from dispatch.approval import get_plan
-from dispatch.editing import current_sequences, stop_ref
+from dispatch.editing import current_sequences, stop_ref, under_way_windows
 from dispatch.errors import Conflict, InvalidInput, NotFound
 from dispatch.export import seconds_of_day
 from dispatch.planning import UNDER_WAY, _store, build_problem, load_road_rights, replay
@@ -37,7 +37,7 @@ from road_rules.errors import RuleError
 from road_rules.parse import parse_rules_text
 from routing.errors import ProblemError
 from routing.network import RoadNetwork
-from routing.problem import Limits, Stop, Window
+from routing.problem import Limits, Stop
 from routing.result import Result
 from routing.retime import retime
 from routing.solver import solve
@@ -202,6 +202,15 @@ def replan(
                 seq.append(sid_of[ref])
                 latest[sid_of[ref]] = max(now_s, st.start_s)
         pinned[route.vehicle.plate] = tuple(seq)
+    # what later edits of this version must keep: done stops first on their van, in order
+    under_way = {
+        "now_s": now_s + LEAD_S,
+        "done": {
+            plate: [[sid.split(":", 1)[1], latest[sid]] for sid in seq]
+            for plate, seq in pinned.items()
+            if seq
+        },
+    }
     # A route the dispatcher pinned is kept whole, in order, on its van, which takes
     # nothing else: it is re-timed on its own (what was not done still starts after now).
     fixed: dict[str, list[str]] = {}
@@ -218,13 +227,8 @@ def replan(
     for s in prob.stops:
         if s.id in done_by_broken:
             continue
-        if s.id in latest:
-            # done by now: it started no later than now (or than planned, if later)
-            cut = [(w.start, min(w.end, latest[s.id] + s.service_s)) for w in s.windows]
-        else:
-            cut = [(max(w.start, now_s + LEAD_S), w.end) for w in s.windows]
-        windows = tuple(Window(a, b) for a, b in cut if b > a)
-        stops.append(dataclasses.replace(s, windows=windows))
+        # done by now: it started no later than now (or than planned, if later)
+        stops.append(under_way_windows(s, now_s + LEAD_S, latest.get(s.id)))
     cut_of = {x.id: x for x in stops}
     fixed_routes = []
     for plate, kept in fixed.items():
@@ -300,6 +304,7 @@ def replan(
                     "pinned_stops": sum(len(v) for v in pinned.values()) + len(done_by_broken),
                 },
                 "diff": diff,
+                "under_way": under_way,
                 "pinned_routes": [p for p in plan.solver_stats.get("pinned_routes", [])
                                   if p != broken],
             }

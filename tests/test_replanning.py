@@ -185,6 +185,32 @@ def test_breakdown_urgent_booking_and_closure_are_replanned_for_approval(
         assert urgent.reference in added
         assert new.solver_stats["replan"]["broken"] == broken
         urgent_ref = urgent.reference
+    # an edit of the re-planned draft may not move a done stop, nor drop it ...
+    from dispatch.editing import current_sequences, edit_plan
+
+    with session_scope(eng) as s:
+        seqs = current_sequences(s.get_one(m.Plan, nid))
+    other = next(p for p in seqs if p not in (worker_plate, broken))
+    moved = {**seqs, worker_plate: seqs[worker_plate][1:],
+             other: [*seqs[other], seqs[worker_plate][0]]}  # fmt: skip
+    dropped = {**seqs, broken: []}
+    for bad, plate in ((moved, worker_plate), (dropped, broken)):
+        with pytest.raises(InvalidInput) as err, session_scope(eng) as s:
+            edit_plan(s, network, nid, bad, by="dispatcher-li", rules_dir=world.rules_dir)
+        assert "done" in err.value.problems[f"routes.{plate}"]
+    # ... and one that keeps them is re-timed as of the re-plan: the rest starts after 11:00
+    with session_scope(eng) as s:
+        assert s.get_one(m.Plan, nid).status == "draft"
+        edited = edit_plan(s, network, nid, seqs, by="dispatcher-li", rules_dir=world.rules_dir)
+        assert edited.solver_stats["under_way"]["now_s"] == NOW_S
+        for r in edited.routes:
+            for st in r.stops:
+                ref = st.booking.reference if st.booking else None
+                ref = ref or (st.collection_point.ref if st.collection_point else None)
+                if ref is not None and ref not in done_all:
+                    assert st.start_s >= NOW_S, (ref, st.start_s)
+        assert current_sequences(edited) == seqs
+        nid = edited.id
     # approve and publish: drivers get a new route version, the old plan is superseded
     with session_scope(eng) as s:
         approval.approve(s, nid, by="dispatcher-li")
