@@ -21,11 +21,19 @@ from dispatch.errors import Conflict, InvalidInput
 from dispatch.planning import UNDER_WAY, _store, build_problem, load_road_rights, replay
 from routing.errors import ProblemError
 from routing.network import RoadNetwork
-from routing.problem import Stop, Window
+from routing.problem import Facility, Problem, Stop, Window
 from routing.result import Result, Unassigned
 from routing.retime import retime
 
 EDITABLE = ("draft", "approved")
+
+
+def visits_by_ref(problem: Problem) -> dict[str, Stop | Facility]:
+    """What a route in :func:`current_sequences` may name, by reference: a booking or a
+    collection point (a stop of ``problem``), or a transfer station (an unload trip)."""
+    out: dict[str, Stop | Facility] = {s.id.split(":", 1)[1]: s for s in problem.stops}
+    out.update({f.id: f for f in problem.facilities})
+    return out
 
 
 def under_way_windows(stop: Stop, now_s: int, latest_s: int | None) -> Stop:

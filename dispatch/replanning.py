@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from dispatch import models as m
 from dispatch.approval import get_plan
-from dispatch.editing import current_sequences, stop_ref, under_way_windows
+from dispatch.editing import current_sequences, stop_ref, under_way_windows, visits_by_ref
 from dispatch.errors import Conflict, InvalidInput, NotFound
 from dispatch.export import seconds_of_day
 from dispatch.planning import UNDER_WAY, _store, build_problem, load_road_rights, replay
@@ -215,11 +215,10 @@ def replan(
     # nothing else: it is re-timed on its own (what was not done still starts after now).
     fixed: dict[str, list[str]] = {}
     fac_of = {f.id: f for f in prob.facilities}
+    visits = visits_by_ref(prob)
     for plate, refs in current_sequences(plan).items():
         if plate in plan.solver_stats.get("pinned_routes", []) and plate != broken:
-            fixed[plate] = [
-                r if r in fac_of else sid_of[r] for r in refs if r in fac_of or r in sid_of
-            ]
+            fixed[plate] = [visits[r].id for r in refs if r in visits]
             pinned.pop(plate, None)
     fixed_ids = {sid for seq in fixed.values() for sid in seq if sid not in fac_of}
     done_by_broken = pinned.pop(broken, ()) if broken else ()
@@ -265,10 +264,10 @@ def replan(
             except ProblemError:
                 continue
             keep.append(x)
-        visits = [v.ref for v in timed.visits if v.kind in ("pickup", "station", "unload")]
-        while visits and visits[-1] not in cut_of:  # the solver adds the last unload itself
-            visits.pop()
-        warm[plate] = tuple(visits)
+        order = [v.ref for v in timed.visits if v.kind in ("pickup", "station", "unload")]
+        while order and order[-1] not in cut_of:  # the solver adds the last unload itself
+            order.pop()
+        warm[plate] = tuple(order)
     sub = dataclasses.replace(
         sub, pinned={k: v for k, v in pinned.items() if v}, initial_routes=warm
     )

@@ -27,14 +27,14 @@ from sqlalchemy.orm import Session
 
 from dispatch import models as m
 from dispatch.booking import HORIZON_DAYS, validate
-from dispatch.editing import current_sequences
+from dispatch.editing import current_sequences, visits_by_ref
 from dispatch.errors import InvalidInput
 from dispatch.export import seconds_of_day
 from dispatch.materials import TAIL_LIFT_MATERIALS
 from dispatch.planning import build_problem, load_road_rights, pickup_service_s, snap_check
 from routing.errors import ProblemError
 from routing.network import RoadNetwork
-from routing.problem import Facility, Stop, Window
+from routing.problem import Window
 from routing.retime import retime
 
 #: The windows residents choose from (local time).
@@ -160,8 +160,7 @@ def _by_insertion(
             "no van of the plan can reach it",
         )
         return [{"feasible": False, "reason": why}] * len(SLOTS)
-    by_ref = {sid.split(":", 1)[1]: sid for sid in stop_of}
-    fac_of = {f.id: f for f in prob.facilities}
+    visits = visits_by_ref(prob)
     vans = {v.id: v for v in prob.vehicles}
     candidates: list[tuple[float, str, int]] = []  # (estimated extra s, plate, position)
     base: dict[str, Any] = {}
@@ -172,11 +171,7 @@ def _by_insertion(
         if new.demand_kg > v.capacity_kg or new.demand_l > v.capacity_l:
             continue
         # the route as it stands, its unload trips included (positions count them too)
-        seq: list[Stop | Facility] = [
-            fac_of[r] if r in fac_of else stop_of[by_ref[r]]
-            for r in refs
-            if r in fac_of or r in by_ref
-        ]
+        seq = [visits[r] for r in refs if r in visits]
         try:
             base[plate] = (seq, retime(prob, v, seq))
         except ProblemError:

@@ -64,6 +64,16 @@ def _done_prefix(route: m.Route) -> list[str]:
     return refs
 
 
+def _assert_rest_starts_after_now(plan: m.Plan, done: set[str]) -> None:
+    """Nothing that was not done by now starts before now."""
+    for r in plan.routes:
+        for st in r.stops:
+            ref = st.booking.reference if st.booking else None
+            ref = ref or (st.collection_point.ref if st.collection_point else None)
+            if ref is not None and ref not in done:
+                assert st.start_s >= NOW_S, (ref, st.start_s)
+
+
 def test_breakdown_urgent_booking_and_closure_are_replanned_for_approval(
     world: Settings, network: RoadNetwork
 ) -> None:
@@ -159,13 +169,7 @@ def test_breakdown_urgent_booking_and_closure_are_replanned_for_approval(
         # done work is kept, in order, on the same vans
         assert _refs(by_plate[worker_plate])[: len(worker_prefix)] == worker_prefix
         assert _refs(by_plate[broken]) == broken_prefix  # the broken van only goes home
-        # nothing that was not done by now starts before now
-        for r in new.routes:
-            for st in r.stops:
-                ref = st.booking.reference if st.booking else None
-                ref = ref or (st.collection_point.ref if st.collection_point else None)
-                if ref is not None and ref not in done_all:
-                    assert st.start_s >= NOW_S, (ref, st.start_s)
+        _assert_rest_starts_after_now(new, done_all)
         served = {x for r in new.routes for x in _refs(r)}
         unassigned = {u.booking.reference for u in new.unassigned if u.booking is not None} | {
             u.collection_point.ref for u in new.unassigned if u.collection_point is not None
@@ -203,12 +207,7 @@ def test_breakdown_urgent_booking_and_closure_are_replanned_for_approval(
         assert s.get_one(m.Plan, nid).status == "draft"
         edited = edit_plan(s, network, nid, seqs, by="dispatcher-li", rules_dir=world.rules_dir)
         assert edited.solver_stats["under_way"]["now_s"] == NOW_S
-        for r in edited.routes:
-            for st in r.stops:
-                ref = st.booking.reference if st.booking else None
-                ref = ref or (st.collection_point.ref if st.collection_point else None)
-                if ref is not None and ref not in done_all:
-                    assert st.start_s >= NOW_S, (ref, st.start_s)
+        _assert_rest_starts_after_now(edited, done_all)
         assert current_sequences(edited) == seqs
         nid = edited.id
     # approve and publish: drivers get a new route version, the old plan is superseded
