@@ -5,6 +5,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +18,34 @@ from dispatch.settings import Settings
 from routing.network import RoadNetwork, load_network
 
 DEMO_DAY = dt.date(2026, 12, 1)  # a Tuesday: collection points on Tu/Th/Sa are due
+
+
+@contextmanager
+def pg_schema(label: str) -> Iterator[str]:
+    """A database URL on a throw-away schema of ``TEST_DATABASE_URL`` (dropped after).
+
+    Skips the test, naming ``label``, when PostgreSQL is not configured.
+    """
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    base = os.environ.get("TEST_DATABASE_URL")
+    if not base:
+        pytest.skip(f"TEST_DATABASE_URL is not set: PostgreSQL {label} tests skipped")
+    schema = f"loopvan_{label.replace(' ', '_')}_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(base)
+    with admin.begin() as c:
+        c.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield (
+            make_url(base)
+            .update_query_dict({"options": f"-csearch_path={schema}"})
+            .render_as_string(hide_password=False)
+        )
+    finally:
+        with admin.begin() as c:
+            c.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
 
 
 @pytest.fixture(scope="session")

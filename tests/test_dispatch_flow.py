@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
-import os
 import threading
 import uuid
 from collections.abc import Iterator
@@ -12,8 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from conftest import pg_schema
+from sqlalchemy import func, select
 
 from dispatch import approval, booking, execution
 from dispatch import models as m
@@ -37,35 +37,15 @@ def world(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Settings]:
     """The demo scenario and its plans in a fresh database (SQLite file or PostgreSQL schema)."""
-    base = Settings.from_env()
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('flow') / 'flow.db'}"
-        cleanup = None
-    else:
-        pg = os.environ.get("TEST_DATABASE_URL")
-        if not pg:
-            pytest.skip("TEST_DATABASE_URL is not set: PostgreSQL dispatch tests skipped")
-        schema = f"loopvan_flow_{uuid.uuid4().hex[:10]}"
-        admin = create_engine(pg)
-        with admin.begin() as c:
-            c.execute(text(f'CREATE SCHEMA "{schema}"'))
-        url = (
-            make_url(pg)
-            .update_query_dict({"options": f"-csearch_path={schema}"})
-            .render_as_string(hide_password=False)
-        )
-
-        def cleanup() -> None:
-            with admin.begin() as c:
-                c.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-            admin.dispose()
-
-    s = dataclasses.replace(base, database_url=url)
-    do_import(s, _demo_scenario(s, DAY, 7), None)
-    build_plans(s, DAY, None, 2.0)
-    yield s
-    if cleanup:
-        cleanup()
+    with contextlib.ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp_path_factory.mktemp('flow') / 'flow.db'}"
+        else:
+            url = stack.enter_context(pg_schema("dispatch"))
+        s = dataclasses.replace(Settings.from_env(), database_url=url)
+        do_import(s, _demo_scenario(s, DAY, 7), None)
+        build_plans(s, DAY, None, 2.0)
+        yield s
 
 
 @pytest.fixture(scope="module")

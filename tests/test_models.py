@@ -4,16 +4,14 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, create_engine, delete, func, inspect, select, text
-from sqlalchemy.engine import make_url
+from conftest import pg_schema
+from sqlalchemy import Engine, delete, func, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -34,24 +32,14 @@ def empty_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Eng
         yield eng
         eng.dispose()
         return
-    base = os.environ.get("TEST_DATABASE_URL")
-    if not base:
-        pytest.skip("TEST_DATABASE_URL is not set: PostgreSQL model tests skipped")
-    schema = f"loopvan_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-    eng = make_engine(url.render_as_string(hide_password=False))
-    try:
-        with eng.connect() as conn:
-            assert conn.scalar(text("SELECT current_schema()")) == schema
-        yield eng
-    finally:
-        eng.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
+    with pg_schema("model") as url:
+        eng = make_engine(url)
+        try:
+            with eng.connect() as conn:
+                assert conn.scalar(text("SELECT current_schema()")).startswith("loopvan_model_")
+            yield eng
+        finally:
+            eng.dispose()
 
 
 @pytest.fixture

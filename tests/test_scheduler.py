@@ -10,14 +10,13 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import create_engine, func, select, text, update
-from sqlalchemy.engine import make_url
+from conftest import pg_schema
+from sqlalchemy import func, select, text, update
 
 from dispatch import models as m
 from dispatch import scheduler as sch
@@ -33,23 +32,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> Iterat
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path}/sched.db"
         return
-    pg = os.environ.get("TEST_DATABASE_URL")
-    if not pg:
-        pytest.skip("TEST_DATABASE_URL is not set: PostgreSQL scheduler tests skipped")
-    schema = f"loopvan_sched_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(pg)
-    with admin.begin() as c:
-        c.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield (
-            make_url(pg)
-            .update_query_dict({"options": f"-csearch_path={schema}"})
-            .render_as_string(hide_password=False)
-        )
-    finally:
-        with admin.begin() as c:
-            c.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
+    with pg_schema("scheduler") as url:
+        yield url
 
 
 @pytest.fixture
