@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import os
 import re
-import shutil
-import sqlite3
-import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,29 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_support import CHROMIUM, CHROMIUM_ARGS, SHOTS, copy_sqlite, needs_chromium, serve
 from flask import Flask
-from werkzeug.serving import make_server
 
-from dispatch.settings import REPO_ROOT, Settings
+from dispatch.settings import Settings
 from web import create_app
 
-CHROMIUM = os.environ.get("LOOPVAN_CHROMIUM", "/usr/bin/chromium")
-SHOTS = Path(os.environ.get("LOOPVAN_SCREENSHOTS", REPO_ROOT / "artifacts" / "screenshots"))
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 USER, PASSWORD = "lin", "browser-pass-1"
 
-pytestmark = pytest.mark.skipif(
-    not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists(),
-    reason=f"no chromium at {CHROMIUM} (apt-get install chromium; .ci/run installs it)",
-)
+pytestmark = needs_chromium
 
 
 def _ensure_user(settings: Settings) -> None:
@@ -53,24 +35,12 @@ def _ensure_user(settings: Settings) -> None:
     engine.dispose()
 
 
-@contextmanager
-def _serve(app: Flask) -> Iterator[str]:
-    """``app`` on a free loopback port in a thread."""
-    srv = make_server("127.0.0.1", 0, app, threaded=True)
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    try:
-        yield f"http://127.0.0.1:{srv.server_port}"
-    finally:
-        srv.shutdown()
-
-
 @pytest.fixture(scope="module")
 def server(demo_plan: dict[str, Any], demo_settings: Settings) -> Iterator[str]:
     """The web app over the shared demo database."""
     _ensure_user(demo_settings)
     app = create_app({"LOOPVAN_SETTINGS": demo_settings, "SECRET_KEY": "browser"})
-    with _serve(app) as url:
+    with serve(app) as url:
         yield url
 
 
@@ -79,15 +49,11 @@ def copy_app(
     demo_plan: dict[str, Any], demo_settings: Settings, tmp_path: Path
 ) -> Iterator[tuple[str, Flask, Settings]]:
     """A server over a copy of the demo database, for tests that change plans."""
-    src = sqlite3.connect(demo_settings.database_url.split("///", 1)[1])
-    dst = sqlite3.connect(tmp_path / "copy.db")
-    src.backup(dst)  # consistent even with the WAL of the shared database
-    src.close()
-    dst.close()
-    settings = dataclasses.replace(demo_settings, database_url=f"sqlite:///{tmp_path / 'copy.db'}")
+    db_url = copy_sqlite(demo_settings.database_url, tmp_path / "copy.db")  # WAL included
+    settings = dataclasses.replace(demo_settings, database_url=db_url)
     _ensure_user(settings)
     app = create_app({"LOOPVAN_SETTINGS": settings, "SECRET_KEY": "browser-copy"})
-    with _serve(app) as url:
+    with serve(app) as url:
         yield url, app, settings
 
 

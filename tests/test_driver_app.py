@@ -12,59 +12,23 @@ import copy
 import dataclasses
 import datetime as dt
 import json
-import os
 import re
-import shutil
-import sqlite3
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_support import CHROMIUM, CHROMIUM_ARGS, SHOTS, copy_sqlite, needs_chromium, serve
 from sqlalchemy import Engine, select
-from werkzeug.serving import make_server
 
 from dispatch import models as m
 from dispatch.db import make_engine, session_scope
 from dispatch.materials import MATERIALS
-from dispatch.settings import REPO_ROOT, Settings
+from dispatch.settings import Settings
 from road_rules.geo import wgs84_to_gcj02
 from web import create_app
 from web.driver import MATERIAL_NAMES
-
-CHROMIUM = os.environ.get("LOOPVAN_CHROMIUM", "/usr/bin/chromium")
-SHOTS = Path(os.environ.get("LOOPVAN_SCREENSHOTS", REPO_ROOT / "artifacts" / "screenshots"))
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-needs_chromium = pytest.mark.skipif(
-    not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists(),
-    reason=f"no chromium at {CHROMIUM} (apt-get install chromium; .ci/run installs it)",
-)
-
-
-def _sqlite_path(url: str) -> str:
-    return url.split("///", 1)[1]
-
-
-def _copy_db(src_url: str, dst: Path) -> str:
-    """A consistent copy of a SQLite database (WAL included) at ``dst``; its URL."""
-    src = sqlite3.connect(_sqlite_path(src_url))
-    out = sqlite3.connect(dst)
-    try:
-        src.backup(out)
-    finally:
-        out.close()
-        src.close()
-    return f"sqlite:///{dst}"
 
 
 @dataclasses.dataclass
@@ -83,7 +47,7 @@ def tablet(
     """A copy of the demo database with one plan published and a paired driver of it."""
     from dispatch import accounts, approval
 
-    url = _copy_db(demo_settings.database_url, tmp_path_factory.mktemp("driver") / "loopvan.db")
+    url = copy_sqlite(demo_settings.database_url, tmp_path_factory.mktemp("driver") / "loopvan.db")
     engine = make_engine(url)
     with session_scope(engine) as s:
         plans = list(s.scalars(select(m.Plan).order_by(m.Plan.id)))
@@ -126,11 +90,8 @@ def server(tablet: Tablet) -> Iterator[tuple[str, Recorder]]:
     app = create_app({"LOOPVAN_SETTINGS": tablet.settings, "SECRET_KEY": "driver-app"})
     rec = Recorder(app.wsgi_app)
     app.wsgi_app = rec  # type: ignore[method-assign]
-    srv = make_server("127.0.0.1", 0, app, threaded=True)
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    yield f"http://127.0.0.1:{srv.server_port}", rec
-    srv.shutdown()
+    with serve(app) as url:
+        yield url, rec
 
 
 def _api_route(tablet: Tablet) -> dict[str, Any]:
@@ -153,7 +114,7 @@ def _events(tablet: Tablet, stop_id: int) -> list[m.StopEvent]:
 
 def _launch(p: Any, clock: dt.datetime, **context: Any) -> tuple[Any, Any, Any, list[str]]:
     """Chromium in Shenzhen's time zone, its clock stopped at ``clock`` (the plan's day)."""
-    browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
     ctx = browser.new_context(
         timezone_id="Asia/Shanghai", locale="zh-CN", reduced_motion="reduce", **context
     )

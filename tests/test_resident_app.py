@@ -5,39 +5,18 @@ cancels it. And the pages speak Chinese by default, English on request."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import os
 import re
-import shutil
-import sqlite3
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_support import CHROMIUM, CHROMIUM_ARGS, SHOTS, copy_sqlite, needs_chromium, serve
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
-from dispatch.settings import REPO_ROOT, Settings
+from dispatch.settings import Settings
 from web import create_app
-
-CHROMIUM = os.environ.get("LOOPVAN_CHROMIUM", "/usr/bin/chromium")
-SHOTS = Path(os.environ.get("LOOPVAN_SCREENSHOTS", REPO_ROOT / "artifacts" / "screenshots"))
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-needs_chromium = pytest.mark.skipif(
-    not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists(),
-    reason=f"no chromium at {CHROMIUM} (apt-get install chromium; .ci/run installs it)",
-)
 
 FUTIAN = (22.5405, 114.0560)  # by Futian's civic centre: served
 LUOHU = (22.5900, 114.0750)  # next door in Luohu: not served
@@ -48,30 +27,18 @@ PHONE = "13800138000"
 def resident_settings(
     demo_plan: dict[str, Any], demo_settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Settings:
-    """Our own copy of the demo database (others share the original).
-
-    SQLite's backup API rather than a file copy: the demo database is in WAL mode, and a
-    consistent copy must include what still sits in the write-ahead log.
-    """
-    src = demo_settings.database_url.removeprefix("sqlite:///")
+    """Our own copy of the demo database (others share the original), WAL included."""
     dst = tmp_path_factory.mktemp("resident") / "resident.db"
-    with (
-        contextlib.closing(sqlite3.connect(src)) as a,
-        contextlib.closing(sqlite3.connect(dst)) as b,
-    ):
-        a.backup(b)
-    return dataclasses.replace(demo_settings, database_url=f"sqlite:///{dst}")
+    url = copy_sqlite(demo_settings.database_url, dst)
+    return dataclasses.replace(demo_settings, database_url=url)
 
 
 @pytest.fixture(scope="module")
 def server(resident_settings: Settings) -> Iterator[str]:
     """The web app over the copy, on a free loopback port in a thread."""
     app = create_app({"LOOPVAN_SETTINGS": resident_settings, "SECRET_KEY": "resident"})
-    srv = make_server("127.0.0.1", 0, app, threaded=True)
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    yield f"http://127.0.0.1:{srv.server_port}"
-    srv.shutdown()
+    with serve(app) as url:
+        yield url
 
 
 def _tap(page: Any, lat: float, lon: float) -> None:
@@ -105,7 +72,7 @@ def test_resident_books_then_follows_and_cancels(server: str, resident_settings:
     SHOTS.mkdir(parents=True, exist_ok=True)
     errors: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 412, "height": 915}, locale="zh-CN")
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(server + "/book")
