@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from dispatch import models as m
 from dispatch.export import plan_json
 from routing.network import RoadNetwork
+from routing.streets import StreetIndex
 
 #: Colour per route (dispatchers tell vans apart by colour).
 PALETTE = [
@@ -311,3 +312,30 @@ def driver_route(session: Session, driver: m.Driver) -> dict[str, Any] | None:
         "changes": changes,
         "etag": _etag(session, rv, route),
     }
+
+
+def street_search(
+    session: Session, index: StreetIndex, query: str, limit: int
+) -> list[dict[str, Any]]:
+    """Streets matching ``query`` (best first; those in a served district before the
+    rest), each with a point on it, its extent and the served district it lies in."""
+    from dispatch.booking import _served_district
+
+    out = []
+    for st in index.search(query, limit=limit * 2):
+        d = _served_district(session, st.lon, st.lat)
+        out.append(
+            {
+                "name": st.name,
+                "name_en": st.name_en,
+                "lon": st.lon,
+                "lat": st.lat,
+                "bbox": list(st.bbox),
+                "length_m": st.length_m,
+                "district": (
+                    {"code": d.code, "name_zh": d.name_zh, "name_en": d.name_en} if d else None
+                ),
+            }
+        )
+    out.sort(key=lambda x: x["district"] is None)  # stable: rank order kept within each
+    return out[:limit]

@@ -22,7 +22,7 @@ from routing.errors import NetworkError
 from routing.speeds import PROFILES
 
 #: Bump when the way the graph is built changes, to invalidate caches.
-LOADER_VERSION = 2
+LOADER_VERSION = 3  # 3: name:en kept (street search)
 
 #: OSM ``highway`` values a van may drive on: the road types the speed profiles know.
 DRIVABLE_HIGHWAYS = frozenset(k for table in PROFILES.values() for k in table)
@@ -44,6 +44,9 @@ TRUCK_TAGS = [
     "oneway:conditional",
     "goods:conditional",
 ]
+
+#: Further way tags kept: the English street name, for street search (routing.streets).
+NAME_TAGS = ["name:en"]
 
 DEFAULT_OSM = (
     Path(__file__).resolve().parent.parent / "data" / "osm" / "shenzhen-futian-nanshan.osm.bz2"
@@ -154,7 +157,7 @@ def _build(path: Path) -> tuple[nx.MultiDiGraph, int, int]:
             xml = pbf_to_xml(path, Path(tmp) / "roads.osm")
             return _build(xml)
     _check_osm_xml(path)
-    for tag in TRUCK_TAGS:
+    for tag in [*TRUCK_TAGS, *NAME_TAGS]:
         if tag not in ox.settings.useful_tags_way:
             ox.settings.useful_tags_way = [*ox.settings.useful_tags_way, tag]
     try:

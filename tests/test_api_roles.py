@@ -208,6 +208,9 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("GET", "/api/v1/network.geojson"): Endpoint(
         PUBLIC, lambda w: Call("GET", "/api/v1/network.geojson")
     ),
+    ("GET", "/api/v1/streets"): Endpoint(
+        PUBLIC, lambda w: Call("GET", "/api/v1/streets?q=%E7%A6%8F%E5%8D%8E")
+    ),
     ("GET", "/api/v1/openapi.json"): Endpoint(
         PUBLIC, lambda w: Call("GET", "/api/v1/openapi.json")
     ),

@@ -94,6 +94,18 @@ def test_resident_books_then_follows_and_cancels(server: str, resident_settings:
         page.check('.r-mat[data-material="plastic"] input[type=checkbox]')
         assert page.inner_text("#total") == "合计约 20 公斤"
 
+        # the address names a street: one tap puts the pin on it and slots follow
+        street = page.locator('.r-street[data-street="福华三路"]')
+        street.wait_for(timeout=30_000)
+        assert "福田" in street.inner_text()
+        street.click()
+        page.wait_for_selector(".r-slot", timeout=30_000)
+        want = page.request.get(server + "/api/v1/streets?limit=1&q=福华三路").json()[0]
+        assert float(page.get_attribute("#map", "data-lat") or 0) == want["lat"]
+        assert float(page.get_attribute("#map", "data-lon") or 0) == want["lon"]
+        assert "福华三路" in page.inner_text("#street-note")
+        page.locator("#step-place").screenshot(path=str(SHOTS / "resident-street.png"))
+
         # a point outside the served districts: the API's refusal, in Chinese, by the map
         _tap(page, *LUOHU)
         outside = page.locator('[data-error-for="lat/lon"]')

@@ -32,6 +32,7 @@ from dispatch.replanning import add_closure, replan
 from dispatch.settings import TIMEZONE
 from dispatch.workers import backend_from_env, enqueue, run_jobs
 from routing.problem import Limits
+from routing.streets import MAX_QUERY, StreetIndex
 from web import state
 from web.auth import current, require
 
@@ -529,6 +530,24 @@ def plan_live(plan_id: int) -> Any:
             time.sleep(2)
 
     return Response(stream(), mimetype="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+class StreetsArgs(Schema):
+    q = fields.String(required=True, validate=validate.Length(min=1, max=MAX_QUERY))
+    limit = fields.Integer(load_default=8, validate=validate.Range(min=1, max=20))
+
+
+@plans_bp.route("/streets")
+@plans_bp.arguments(StreetsArgs, location="query")
+@plans_bp.response(200)
+def streets(args: dict[str, Any]) -> Any:
+    """Streets of the road graph by (part of) their name or in an address, best first
+    (anyone): a point on each for the map, its extent and its served district."""
+    c = state.cache()
+    if "streets" not in c:
+        c["streets"] = StreetIndex.from_network(state.network())
+    with state.db() as s:
+        return views.street_search(s, c["streets"], args["q"], args["limit"])
 
 
 @plans_bp.route("/network.geojson")

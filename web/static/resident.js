@@ -323,6 +323,47 @@
       });
     }
 
+    // the address: streets named in it (or typed so far) put the pin on the street
+    var streetsBox = $("#streets");
+    var streetSeq = 0;
+    var streetTimer = null;
+    function streetLabel(s) {
+      if (cfg.lang === "zh" || !s.name_en) { return s.name; }
+      return s.name_en + " " + s.name;
+    }
+    function showStreets(list) {
+      clear(streetsBox);
+      streetsBox.hidden = !list.length;
+      if (!list.length) { return; }
+      streetsBox.appendChild(el("span", { "class": "r-hint", text: t("street.found") }));
+      list.forEach(function (s) {
+        var where = s.district ? (cfg.districts[s.district.code] || s.district.name_zh) : t("street.outside");
+        var b = el("button", { type: "button", "class": "r-street" + (s.district ? "" : " r-street-out"),
+          "data-street": s.name }, [el("b", { text: streetLabel(s) }), " ", el("small", { text: where })]);
+        b.addEventListener("click", function () {
+          var bb = s.bbox;
+          map.fitBounds([[bb[1], bb[0]], [bb[3], bb[2]]], { maxZoom: 17, padding: [24, 24] });
+          setPoint(L.latLng(s.lat, s.lon), "street");
+          var note = $("#street-note") || streetsBox.appendChild(el("p", { id: "street-note", "class": "r-hint" }));
+          note.textContent = t("street.placed", { street: streetLabel(s) });
+          $$(".r-street", streetsBox).forEach(function (x) { x.setAttribute("aria-pressed", String(x === b)); });
+          mapEl.scrollIntoView({ behavior: "smooth", block: "center" });
+        });
+        streetsBox.appendChild(b);
+      });
+    }
+    addressIn.addEventListener("input", function () {
+      clearTimeout(streetTimer);
+      var q = addressIn.value.trim();
+      if (q.length < 2) { showStreets([]); return; }
+      streetTimer = setTimeout(function () {
+        var seq = ++streetSeq;
+        api("GET", cfg.api.streets + "?limit=4&q=" + encodeURIComponent(q.slice(0, 120))).then(function (res) {
+          if (seq === streetSeq) { showStreets(res.ok && Array.isArray(res.data) ? res.data : []); }
+        }).catch(function () { /* offline: the map still works */ });
+      }, 350);
+    });
+
     // materials: tick, then a rough weight (one-tap sizes, or a number with a stepper)
     function selectedMaterials() {
       return $$(".r-mat").filter(function (li) { return $("input[type=checkbox]", li).checked; }).map(function (li) {
