@@ -281,3 +281,109 @@ def test_a_dispatcher_edits_and_approves_a_plan(
         assert page.get_attribute("#plan-status", "data-status") == "in_progress"
     engine.dispose()
     assert errors == []
+
+
+def _quiet_street(app: Flask, plan: Any) -> str:
+    """A street of the plan's district on which no stop of the plan stands (closing it
+    leaves every stop reachable on foot of the van: only the way there changes)."""
+    from routing.streets import StreetIndex
+    from web import state
+
+    with app.app_context():
+        network = state.network()
+    g = network.graph
+    at_stops: set[str] = set()
+    for r in plan.routes:
+        for st in r.stops:
+            for _u, _v, d in [*g.out_edges(st.node, data=True), *g.in_edges(st.node, data=True)]:
+                nm = d.get("name")
+                at_stops.update(nm if isinstance(nm, list) else [nm])
+    lon_lat = [(st.lon, st.lat) for r in plan.routes for st in r.stops]
+    west, east = min(x for x, _ in lon_lat), max(x for x, _ in lon_lat)
+    south, north = min(y for _, y in lon_lat), max(y for _, y in lon_lat)
+    for street in StreetIndex.from_network(network).streets:
+        if (
+            street.name not in at_stops
+            and west < street.lon < east
+            and south < street.lat < north
+            and 300 < street.length_m < 1500
+        ):
+            return street.name
+    raise AssertionError("no street without stops in the plan's area")
+
+
+def test_a_dispatcher_replans_a_live_plan_for_a_breakdown_and_a_closure(
+    copy_app: tuple[str, Flask, Settings],
+) -> None:
+    """On a published plan: a reason, a broken-down van, a road closed 11:00-18:00 (its
+    name suggested from the road graph) and "as of 11:00": the page records the closure,
+    re-plans, and opens the new draft with its differences; the old plan points to it."""
+    from sqlalchemy import select
+
+    from dispatch import approval
+    from dispatch import models as m
+    from dispatch.db import make_engine, session_scope
+
+    url, app, settings = copy_app
+    engine = make_engine(settings.database_url)
+    with session_scope(engine) as s:
+        plan = s.scalars(
+            select(m.Plan).where(m.Plan.status.in_(("draft", "approved", "published")))
+            .order_by(m.Plan.date.desc(), m.Plan.id.desc())
+        ).first()  # fmt: skip
+        assert plan is not None
+        if plan.status == "draft":
+            approval.approve(s, plan.id, by=USER)
+        if plan.status == "approved":
+            approval.publish(s, plan.id, by=USER)
+        plan_id, day = plan.id, plan.date
+        broken = max(plan.routes, key=lambda r: len(r.stops)).vehicle.plate
+        road = _quiet_street(app, plan)
+
+    with _browser() as browser:
+        page = browser.new_page(viewport={"width": 1500, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        _sign_in(page, f"{url}/plans/{plan_id}")
+        page.wait_for_selector("#replan-form", timeout=30_000)
+        assert page.get_attribute("#plan-status", "data-status") == "published"
+        # nothing said: refused on the page, nothing sent
+        page.click("#rp-go")
+        assert "say why" in page.inner_text('[data-error-for="reason"]')
+        page.fill("#rp-road", road[:2])
+        page.wait_for_function(
+            "() => document.querySelectorAll('#rp-roads option').length > 0", timeout=10_000
+        )
+        suggested = page.eval_on_selector_all("#rp-roads option", "os => os.map(o => o.value)")
+        assert all(road[:2] in name for name in suggested)
+        page.fill("#rp-road", road)
+        page.click("#rp-go")
+        assert "hours" in page.inner_text('[data-error-for="closure"]')
+        page.fill("#rp-reason", "van broke down; road works")
+        page.select_option("#rp-broken", broken)
+        page.fill("#rp-start", "11:00")
+        page.fill("#rp-end", "18:00")
+        page.fill("#rp-at", "11:00")
+        page.locator("#replan").screenshot(path=str(SHOTS / "dispatcher-replan.png"))
+        page.click("#rp-go")
+        page.wait_for_url(re.compile(rf"/plans/(?!{plan_id}$)\d+$"), timeout=120_000)
+        new_id = int(page.url.rsplit("/", 1)[1])
+        page.wait_for_selector("#replan-diff", timeout=30_000)
+        diff = page.inner_text("#replan-diff")
+        assert "van broke down; road works" in diff and broken in diff
+        assert page.get_attribute("#plan-status", "data-status") == "draft"
+
+        with session_scope(engine) as s:
+            new = s.get_one(m.Plan, new_id)
+            assert new.solver_stats["replan"]["broken"] == broken
+            assert new.solver_stats["replan"]["at"].startswith(f"{day.isoformat()}T11:00")
+            rules = s.scalars(select(m.TemporaryRule).where(m.TemporaryRule.date == day)).all()
+            assert any(road in str(r.rule) for r in rules)
+            assert s.get_one(m.Plan, plan_id).status == "published"  # live until replaced
+
+        # the live plan now points at the draft awaiting approval
+        page.goto(f"{url}/plans/{plan_id}")
+        page.wait_for_selector(".pending-draft", timeout=10_000)
+        assert f"plan #{new_id}" in page.inner_text(".pending-draft")
+    engine.dispose()
+    assert errors == []

@@ -182,6 +182,13 @@ def plan(plan_id: int) -> Any:
     if doc is None:
         abort(404, description=f"no plan with id {plan_id}")
     summary = views.plan_summary(doc)
+    here = doc["plan"]
+    pending = [  # newer drafts of the same day (a re-plan or an edit awaiting approval)
+        p
+        for p in plans
+        if p["date"] == here["date"] and p["district"] == here["district"]["name_en"]
+        and p["status"] in EDITABLE and p["id"] > plan_id
+    ]  # fmt: skip
     return render_template(
         "plan.html",
         doc=doc,
@@ -193,6 +200,8 @@ def plan(plan_id: int) -> Any:
         tiles=tile_layer(),
         editable=doc["plan"]["status"] in EDITABLE,
         live=doc["plan"]["status"] in LIVE,
+        replannable=doc["plan"]["status"] in ("published", "in_progress"),
+        pending=pending,
     )
 
 
