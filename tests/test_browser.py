@@ -70,20 +70,22 @@ def _browser() -> Iterator[Any]:
             browser.close()
 
 
-def _sign_in(page: Any, url: str) -> None:
+def _signed_in_page(browser: Any, url: str) -> tuple[Any, list[str]]:
+    """A desktop-sized page signed in as the dispatcher at ``url``, and its script errors."""
+    page = browser.new_page(viewport={"width": 1500, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(url)
     page.fill("input[name=username]", USER)
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
+    return page, errors
 
 
 def test_dispatcher_page_draws_routes_on_the_map(server: str, demo_plan: dict[str, Any]) -> None:
     """In chromium the map loads, draws one layer per route, and a stop popup shows its ETA."""
     with _browser() as browser:
-        page = browser.new_page(viewport={"width": 1500, "height": 900})
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        _sign_in(page, server + "/")
+        page, errors = _signed_in_page(browser, server + "/")
         page.wait_for_selector("#map.loaded", timeout=30_000)
         plan_id = int(page.get_attribute("#map", "data-plan") or 0)
         plan = next(x for x in demo_plan["plans"] if x["plan"]["id"] == plan_id)
@@ -182,10 +184,7 @@ def test_a_dispatcher_edits_and_approves_a_plan(
     assert moves, "no stop of the demo plan fits on another van"
 
     with _browser() as browser:
-        page = browser.new_page(viewport={"width": 1500, "height": 900})
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        _sign_in(page, f"{url}/plans/{plan_id}")
+        page, errors = _signed_in_page(browser, f"{url}/plans/{plan_id}")
         page.wait_for_selector("#map.loaded", timeout=30_000)
         assert page.get_attribute("#plan-status", "data-status") == "draft"
         assert page.is_enabled("#approve-btn") and not page.is_enabled("#publish-btn")
@@ -341,10 +340,7 @@ def test_a_dispatcher_replans_a_live_plan_for_a_breakdown_and_a_closure(
         road = _quiet_street(app, plan)
 
     with _browser() as browser:
-        page = browser.new_page(viewport={"width": 1500, "height": 900})
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        _sign_in(page, f"{url}/plans/{plan_id}")
+        page, errors = _signed_in_page(browser, f"{url}/plans/{plan_id}")
         page.wait_for_selector("#replan-form", timeout=30_000)
         assert page.get_attribute("#plan-status", "data-status") == "published"
         # nothing said: refused on the page, nothing sent
