@@ -46,6 +46,7 @@ def list_plans(session: Session) -> list[dict[str, Any]]:
                 "date": p.date.isoformat(),
                 "status": p.status,
                 "district": p.district.name_en,
+                "district_code": p.district.code,
                 "district_zh": p.district.name_zh,
                 "routes": len(p.routes),
                 "unassigned": len(p.unassigned),
@@ -339,3 +340,45 @@ def street_search(
         )
     out.sort(key=lambda x: x["district"] is None)  # stable: rank order kept within each
     return out[:limit]
+
+
+#: Plans whose stops say where a booking stands (not superseded, rejected or cancelled).
+_PLACING = ("draft", "approved", "published", "in_progress", "completed")
+
+
+def queue_page(session: Session, day: dt.date | None, status: str | None) -> dict[str, Any]:
+    """The dispatcher's booking queue: the bookings of ``day`` (every day when None), each
+    with the plan, van and planned time it is on; counts per status; the days on file."""
+    rows = booking_queue(session, day, status)
+    refs = [r["reference"] for r in rows]
+    placed: dict[str, dict[str, Any]] = {}
+    if refs:
+        q = (
+            select(m.Booking.reference, m.Plan.id, m.Plan.status, m.Vehicle.plate, m.Stop.start_s)
+            .join(m.Stop, m.Stop.booking_id == m.Booking.id)
+            .join(m.Route, m.Stop.route_id == m.Route.id)
+            .join(m.Plan, m.Route.plan_id == m.Plan.id)
+            .join(m.Vehicle, m.Route.vehicle_id == m.Vehicle.id)
+            .where(m.Booking.reference.in_(refs), m.Plan.status.in_(_PLACING))
+            .order_by(m.Plan.id)
+        )
+        for ref, pid, pstatus, plate, start_s in session.execute(q):
+            placed[ref] = {  # the newest plan wins
+                "plan": pid,
+                "plan_status": pstatus,
+                "vehicle": plate,
+                "at": f"{start_s // 3600:02d}:{start_s % 3600 // 60:02d}",
+            }
+    for r in rows:
+        r["placed"] = placed.get(r["reference"])
+    counts_q = select(m.Booking.status, func.count()).group_by(m.Booking.status)
+    if day is not None:
+        counts_q = counts_q.where(m.Booking.date == day)
+    counts = dict(session.execute(counts_q).tuples().all())
+    return {"bookings": rows, "counts": counts, "days": booking_days(session)}
+
+
+def booking_days(session: Session, limit: int = 60) -> list[str]:
+    """The days with bookings, newest first (ISO dates)."""
+    q = select(m.Booking.date).distinct().order_by(m.Booking.date.desc()).limit(limit)
+    return [d.isoformat() for d in session.scalars(q)]

@@ -544,9 +544,19 @@ def test_signed_in_write_without_csrf_header_is_refused(world: World) -> None:
 
 
 def test_staff_pages_send_others_to_the_login(world: World) -> None:
-    for path in ("/", f"/plans/{world.live_plan}"):
+    for path in ("/", f"/plans/{world.live_plan}", "/bookings", "/bookings?date=all"):
         r = world.clients["anonymous"].get(path)
         assert r.status_code == 302 and r.headers["Location"].startswith("/login")
         assert world.clients["driver"].get(path).status_code == 403
         assert world.clients["dispatcher"].get(path).status_code in (200, 302)
     assert world.clients["anonymous"].get("/login").status_code == 200
+
+
+def test_the_queue_page_names_a_bad_filter(world: World) -> None:
+    """A dispatcher's bad day or status gets a 400 naming it, not a traceback."""
+    c = world.clients["dispatcher"]
+    for query, field in (("date=2026-13-01", "date"), ("status=lost", "status")):
+        r = c.get(f"/bookings?{query}")
+        assert r.status_code == 400 and field.encode() in r.data
+    ok = c.get("/bookings?status=planned&date=all")
+    assert ok.status_code == 200 and b'data-status="planned"' in ok.data

@@ -383,3 +383,69 @@ def test_a_dispatcher_replans_a_live_plan_for_a_breakdown_and_a_closure(
         assert f"plan #{new_id}" in page.inner_text(".pending-draft")
     engine.dispose()
     assert errors == []
+
+
+def test_the_booking_queue_filters_by_status_and_takes_an_urgent_booking(
+    copy_app: tuple[str, Flask, Settings],
+) -> None:
+    """The queue lists the day's bookings with where each is planned; a status chip narrows
+    it; an urgent booking for today is placed by a street suggested from the address,
+    stored once with its priority, and shows up in today's queue."""
+    from sqlalchemy import func, select
+
+    from dispatch import models as m
+    from dispatch.db import make_engine, session_scope
+
+    url, _app, settings = copy_app
+    engine = make_engine(settings.database_url)
+    with _browser() as browser:
+        page, errors = _signed_in_page(browser, f"{url}/bookings")
+        page.wait_for_selector("#queue", timeout=30_000)
+        day = dt.date.fromisoformat(page.eval_on_selector("#q-date", "s => s.value"))
+        with session_scope(engine) as s:
+            total = s.scalar(select(func.count()).where(m.Booking.date == day))
+            planned = s.scalar(
+                select(func.count()).where(m.Booking.date == day, m.Booking.status == "planned")
+            )
+        assert total and page.locator("tr.booking-row").count() == total
+        placed = page.locator('tr.booking-row[data-status="planned"] td:last-child a')
+        assert placed.count() == planned  # each planned booking links to its plan
+        page.click('#status-chips a[data-status="planned"]')
+        page.wait_for_selector('#status-chips a.on[data-status="planned"]')
+        assert page.locator("tr.booking-row").count() == planned
+        assert page.locator('tr.booking-row:not([data-status="planned"])').count() == 0
+
+        page.click("#urgent-box > summary")
+        page.fill("#u-name", "陈先生")
+        page.fill("#u-phone", "13800138009")
+        page.fill("#u-address", "福田区福华三路 88 号 1 栋")
+        street = page.locator('#u-streets .street[data-street="福华三路"]')
+        street.wait_for(timeout=15_000)
+        page.click("#u-go")  # no street picked yet: refused on the page
+        assert "pick the street" in page.inner_text('[data-error-for="lat/lon"]')
+        street.click()
+        page.select_option("#u-material", "e_waste")
+        page.fill("#u-kg", "12")
+        page.fill("#u-start", "00:00")
+        page.fill("#u-end", "23:59")
+        page.click("#u-go")  # outside the service hours: the API's refusal, by its field
+        page.wait_for_selector("#u-msg.error", timeout=15_000)
+        assert "07:00" in page.inner_text('[data-error-for="window"]')
+        page.fill("#u-start", "07:00")
+        page.fill("#u-end", "20:00")
+        page.locator("#urgent-box").screenshot(path=str(SHOTS / "dispatcher-urgent.png"))
+        page.click("#u-go")
+        page.wait_for_selector("#u-done[data-reference]", timeout=30_000)
+        ref = page.get_attribute("#u-done", "data-reference")
+        assert ref and ref in page.inner_text("#u-msg")
+        with session_scope(engine) as s:
+            b = s.scalars(select(m.Booking).where(m.Booking.reference == ref)).one()
+            today = page.eval_on_selector("#urgent-form", "f => f.dataset.today")
+            assert b.date.isoformat() == today and b.priority == 9 and b.status == "queued"
+            assert b.district.code == "440304" and b.materials[0]["material"] == "e_waste"
+        page.click("#u-done a:last-child")
+        page.wait_for_selector(f'tr.booking-row[data-ref="{ref}"]', timeout=10_000)
+        assert page.get_attribute(f'tr.booking-row[data-ref="{ref}"]', "data-status") == "queued"
+        page.screenshot(path=str(SHOTS / "dispatcher-queue.png"))
+    engine.dispose()
+    assert errors == []

@@ -3,9 +3,11 @@ editor (move a stop, checked at once), approval and publishing, and live progres
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import xstatic.pkg.leaflet as xleaflet
 from flask import (
@@ -14,13 +16,16 @@ from flask import (
     current_app,
     redirect,
     render_template,
+    request,
     send_from_directory,
     url_for,
 )
 
 from dispatch import views
+from dispatch.booking import STATUSES
 from dispatch.carbon import CarbonFactorError, load_factors, plan_balance
-from dispatch.materials import TAIL_LIFT_MATERIALS
+from dispatch.materials import MATERIAL_NAMES, MATERIALS, TAIL_LIFT_MATERIALS
+from dispatch.settings import TIMEZONE
 from web import state
 from web.auth import require
 
@@ -202,6 +207,52 @@ def plan(plan_id: int) -> Any:
         live=doc["plan"]["status"] in LIVE,
         replannable=doc["plan"]["status"] in ("published", "in_progress"),
         pending=pending,
+    )
+
+
+@bp.get("/bookings")
+@require("staff")
+def bookings() -> Any:
+    """The booking queue: a day's bookings (``?date=YYYY-MM-DD`` or ``all``, default the
+    next day on file from today) by status, with where each is planned; an urgent booking
+    for today."""
+    today = dt.datetime.now(ZoneInfo(TIMEZONE)).date()
+    raw_date = request.args.get("date", "")
+    status = request.args.get("status") or None
+    if status is not None and status not in STATUSES:
+        abort(400, description=f"status: must be one of {', '.join(STATUSES)}, got {status!r}")
+    with state.db() as s:
+        day: dt.date | None
+        if raw_date == "all":
+            day = None
+        elif raw_date:
+            try:
+                day = dt.date.fromisoformat(raw_date)
+            except ValueError:
+                abort(400, description=f"date: must be YYYY-MM-DD or 'all', got {raw_date!r}")
+        else:
+            on_file = views.booking_days(s)
+            upcoming = sorted(d for d in on_file if d >= today.isoformat())
+            day = (
+                dt.date.fromisoformat(upcoming[0] if upcoming else on_file[0]) if on_file else today
+            )
+        page = views.queue_page(s, day, status)
+        plans = views.list_plans(s)
+    live_today = {  # district code -> today's live plan, where an urgent booking is re-planned
+        p["district_code"]: p["id"]
+        for p in reversed(plans)
+        if p["date"] == today.isoformat() and p["status"] in ("published", "in_progress")
+    }
+    return render_template(
+        "bookings.html",
+        page=page,
+        plans=plans,
+        day=day.isoformat() if day else "all",
+        status=status or "",
+        statuses=STATUSES,
+        today=today.isoformat(),
+        materials=[(c, MATERIAL_NAMES[c]) for c in MATERIALS],
+        live_today=live_today,
     )
 
 
