@@ -59,11 +59,13 @@ def validate(
     snap_distance: SnapCheck,
     max_snap_m: float = 500.0,
     same_day: bool = False,
+    now: dt.time | None = None,
 ) -> dict[str, Any]:
     """Check a booking request; return the cleaned fields or raise :class:`InvalidInput`.
 
     ``same_day`` admits today's date: an urgent booking a dispatcher adds for intraday
-    re-planning. Residents book from tomorrow on.
+    re-planning (its window must not be over by ``now``, local time, when given).
+    Residents book from tomorrow on.
     """
     p: dict[str, str] = {}
     out: dict[str, Any] = {}
@@ -131,6 +133,8 @@ def validate(
         p["window"] = f"must lie within {SERVICE_HOURS[0]:%H:%M}–{SERVICE_HOURS[1]:%H:%M}"
     elif dt.datetime.combine(today, b) - dt.datetime.combine(today, a) < MIN_WINDOW:
         p["window"] = "must be at least one hour long"
+    elif now is not None and day == today and b <= now:
+        p["window"] = f"ends at {b:%H:%M}, which has passed today (it is {now:%H:%M})"
     out["window"] = (a, b)
     lat, lon = data.get("lat"), data.get("lon")
     if not all(isinstance(x, int | float) and not isinstance(x, bool) for x in (lat, lon)):
@@ -205,6 +209,7 @@ def create_booking(
     snap_distance: SnapCheck,
     actor: str = "resident",
     same_day: bool = False,
+    now: dt.time | None = None,
 ) -> tuple[m.Booking, bool]:
     """Validate and store a booking; ``(booking, created)``.
 
@@ -217,8 +222,9 @@ def create_booking(
         if found is not None:
             return found, False
     clean = validate(
-        data, today=today, session=session, snap_distance=snap_distance, same_day=same_day
-    )
+        data, today=today, session=session, snap_distance=snap_distance, same_day=same_day,
+        now=now,
+    )  # fmt: skip
     a, b = clean["window"]
     booking = m.Booking(
         reference=_reference(clean["date"]),

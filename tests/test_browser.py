@@ -396,7 +396,11 @@ def test_the_booking_queue_filters_by_status_and_takes_an_urgent_booking(
     from dispatch import models as m
     from dispatch.db import make_engine, session_scope
 
-    url, _app, settings = copy_app
+    url, app, settings = copy_app
+    # the server's clock: 10:00 in Shenzhen on the demo day, whenever the test runs
+    app.config["LOOPVAN_NOW"] = dt.datetime(
+        2026, 12, 1, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=8))
+    )
     engine = make_engine(settings.database_url)
     with _browser() as browser:
         page, errors = _signed_in_page(browser, f"{url}/bookings")
@@ -432,7 +436,12 @@ def test_the_booking_queue_filters_by_status_and_takes_an_urgent_booking(
         page.wait_for_selector("#u-msg.error", timeout=15_000)
         assert "07:00" in page.inner_text('[data-error-for="window"]')
         page.fill("#u-start", "07:00")
-        page.fill("#u-end", "20:00")
+        page.fill("#u-end", "09:30")
+        page.click("#u-go")  # over by 10:00
+        page.wait_for_selector("#u-msg.error", timeout=15_000)
+        assert "passed today" in page.inner_text('[data-error-for="window"]')
+        page.fill("#u-start", "12:00")
+        page.fill("#u-end", "17:00")
         page.locator("#urgent-box").screenshot(path=str(SHOTS / "dispatcher-urgent.png"))
         page.click("#u-go")
         page.wait_for_selector("#u-done[data-reference]", timeout=30_000)
@@ -441,6 +450,7 @@ def test_the_booking_queue_filters_by_status_and_takes_an_urgent_booking(
         with session_scope(engine) as s:
             b = s.scalars(select(m.Booking).where(m.Booking.reference == ref)).one()
             today = page.eval_on_selector("#urgent-form", "f => f.dataset.today")
+            assert today == "2026-12-01"
             assert b.date.isoformat() == today and b.priority == 9 and b.status == "queued"
             assert b.district.code == "440304" and b.materials[0]["material"] == "e_waste"
         page.click("#u-done a:last-child")

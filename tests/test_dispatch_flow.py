@@ -502,3 +502,21 @@ def test_out_of_range_event_and_offset_window_are_named(world: Settings, snapper
                 today=TODAY, snap_distance=snapper,
             )  # fmt: skip
         assert "window" in err.value.problems
+
+
+def test_an_urgent_booking_for_a_window_already_over_is_refused(
+    world: Settings, snapper: Any
+) -> None:
+    """A dispatcher's same-day booking: a window over by now is named; a later one is taken."""
+    eng = make_engine(world.database_url)
+    body = request_body(f"urgent-{uuid.uuid4().hex}", date=DAY.isoformat(), priority=9)
+    with pytest.raises(InvalidInput) as err, session_scope(eng) as s:
+        booking.create_booking(
+            s, body, today=DAY, snap_distance=snapper, same_day=True, now=dt.time(11, 30)
+        )
+    assert "passed today" in err.value.problems["window"]
+    with session_scope(eng) as s:
+        b, created = booking.create_booking(
+            s, body, today=DAY, snap_distance=snapper, same_day=True, now=dt.time(8, 0)
+        )
+        assert created and b.date == DAY and b.priority == 9

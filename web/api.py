@@ -29,7 +29,6 @@ from dispatch.editing import edit_plan
 from dispatch.errors import DispatchError, InvalidInput, NotFound
 from dispatch.planning import snap_check
 from dispatch.replanning import add_closure, replan
-from dispatch.settings import TIMEZONE
 from dispatch.workers import backend_from_env, enqueue, run_jobs
 from routing.problem import Limits
 from routing.streets import MAX_QUERY, StreetIndex
@@ -190,10 +189,13 @@ class ResidentHeader(Schema):
 # --- helpers -------------------------------------------------------------------------
 
 
-def _today() -> dt.date:
-    from zoneinfo import ZoneInfo
+def _now() -> dt.datetime:
+    """Now in Shenzhen."""
+    return state.now()
 
-    return dt.datetime.now(ZoneInfo(TIMEZONE)).date()
+
+def _today() -> dt.date:
+    return _now().date()
 
 
 def _settings() -> Any:
@@ -231,7 +233,7 @@ class Bookings(MethodView):
             b, created = booking.create_booking(
                 s, body, today=_today(), snap_distance=_snap_distance(),
                 actor=_who() if current().staff else "resident",
-                same_day=current().staff,
+                same_day=current().staff, now=_now().time(),
             )  # fmt: skip
             doc = views.booking_doc(s, b)
         return doc, 201 if created else 200
@@ -463,9 +465,7 @@ def plan_reject(body: dict[str, Any], plan_id: int) -> Any:
 @plans_bp.response(201)
 def plan_replan(body: dict[str, Any], plan_id: int) -> Any:
     """Re-plan the rest of a live plan's day; a new draft version with its difference."""
-    from zoneinfo import ZoneInfo
-
-    now = body["at"] or dt.datetime.now(ZoneInfo(TIMEZONE))
+    now = body["at"] or _now()
     with state.db() as s:
         new = replan(
             s, state.network(), plan_id, by=_who(), now=now, reason=body["reason"],

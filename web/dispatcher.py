@@ -7,7 +7,6 @@ import datetime as dt
 import logging
 import os
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import xstatic.pkg.leaflet as xleaflet
 from flask import (
@@ -25,7 +24,6 @@ from dispatch import views
 from dispatch.booking import STATUSES
 from dispatch.carbon import CarbonFactorError, load_factors, plan_balance
 from dispatch.materials import MATERIAL_NAMES, MATERIALS, TAIL_LIFT_MATERIALS
-from dispatch.settings import TIMEZONE
 from web import state
 from web.auth import require
 
@@ -216,7 +214,7 @@ def bookings() -> Any:
     """The booking queue: a day's bookings (``?date=YYYY-MM-DD`` or ``all``, default the
     next day on file from today) by status, with where each is planned; an urgent booking
     for today."""
-    today = dt.datetime.now(ZoneInfo(TIMEZONE)).date()
+    today = state.now().date()
     raw_date = request.args.get("date", "")
     status = request.args.get("status") or None
     if status is not None and status not in STATUSES:

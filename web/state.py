@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app
 from sqlalchemy.orm import Session
 
 from dispatch.db import make_engine, session_scope, upgrade
+from dispatch.settings import TIMEZONE
 from routing.network import RoadNetwork, load_network
 
 
@@ -43,6 +46,14 @@ def network() -> RoadNetwork:
         gc.collect()
         gc.freeze()
     return ext["network"]
+
+
+def now() -> dt.datetime:
+    """Now in Shenzhen, or the fixed clock a test sets as ``LOOPVAN_NOW`` (an aware datetime)."""
+    fixed = current_app.config.get("LOOPVAN_NOW")
+    if isinstance(fixed, dt.datetime):
+        return fixed.astimezone(ZoneInfo(TIMEZONE))
+    return dt.datetime.now(ZoneInfo(TIMEZONE))
 
 
 def cache() -> dict[str, Any]:
