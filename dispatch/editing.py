@@ -47,12 +47,19 @@ def under_way_windows(stop: Stop, now_s: int, latest_s: int | None) -> Stop:
 
 
 def _check_done_kept(
-    under_way: dict[str, Any], routes: dict[str, list[str]], facilities: set[str]
+    under_way: dict[str, Any],
+    routes: dict[str, list[str]],
+    facilities: set[str],
+    plannable: set[str],
 ) -> dict[str, str]:
-    """Problems where an edit of a day under way moves, drops or reorders a done stop."""
+    """Problems where an edit of a day under way moves, drops or reorders a done stop.
+
+    A done booking that has left the day since (cancelled, or skipped on the live plan and
+    rolled over) is no longer plannable and no longer binds the edit.
+    """
     problems = {}
     for plate, items in under_way.get("done", {}).items():
-        refs = [ref for ref, _ in items]
+        refs = [ref for ref, _ in items if ref in plannable]
         if not refs:
             continue
         got = [r for r in routes.get(plate, []) if r not in facilities][: len(refs)]
@@ -157,7 +164,7 @@ def edit_plan(
         if any(i not in facility_of for i in ids):
             pinned[plate] = tuple(ids)
     under_way: dict[str, Any] = plan.solver_stats.get("under_way") or {}
-    problems.update(_check_done_kept(under_way, routes, set(facility_of)))
+    problems.update(_check_done_kept(under_way, routes, set(facility_of), set(by_ref)))
     pins = list(plan.solver_stats.get("pinned_routes", [])) if pin_routes is None else pin_routes
     for plate in pins:
         if plate not in routes:

@@ -316,15 +316,28 @@ def driver_route(session: Session, driver: m.Driver) -> dict[str, Any] | None:
 
 
 def street_search(
-    session: Session, index: StreetIndex, query: str, limit: int
+    session: Session,
+    index: StreetIndex,
+    query: str,
+    limit: int,
+    districts: dict[str, dict[str, str] | None] | None = None,
 ) -> list[dict[str, Any]]:
     """Streets matching ``query`` (best first; those in a served district before the
-    rest), each with a point on it, its extent and the served district it lies in."""
+    rest), each with a point on it, its extent and the served district it lies in.
+
+    ``districts`` memoises street name -> district across calls (the app keeps one), so a
+    keystroke costs no database query once a street has been seen.
+    """
     from dispatch.booking import _served_district
 
+    memo = {} if districts is None else districts
     out = []
     for st in index.search(query, limit=limit * 2):
-        d = _served_district(session, st.lon, st.lat)
+        if st.name not in memo:
+            d = _served_district(session, st.lon, st.lat)
+            memo[st.name] = (
+                {"code": d.code, "name_zh": d.name_zh, "name_en": d.name_en} if d else None
+            )
         out.append(
             {
                 "name": st.name,
@@ -333,9 +346,7 @@ def street_search(
                 "lat": st.lat,
                 "bbox": list(st.bbox),
                 "length_m": st.length_m,
-                "district": (
-                    {"code": d.code, "name_zh": d.name_zh, "name_en": d.name_en} if d else None
-                ),
+                "district": memo[st.name],
             }
         )
     out.sort(key=lambda x: x["district"] is None)  # stable: rank order kept within each

@@ -95,7 +95,7 @@ class StreetIndex:
                         round(max(xs), 6),
                         round(max(ys), 6),
                     ),
-                    length_m=round(length[name] / 2, 1),  # both directions of a two-way road
+                    length_m=round(length[name] / 2, 1),  # roughly: most roads run both ways
                 )
             )
         return cls(out)
@@ -108,7 +108,7 @@ class StreetIndex:
             return []
         ranked: list[tuple[tuple[int, int, str], Street]] = []
         for street, (zh, en) in zip(self.streets, self._keys, strict=True):
-            rank = None
+            rank, size = None, 0
             for key in (zh, en):
                 if not key:
                     continue
@@ -122,10 +122,10 @@ class StreetIndex:
                     r = 3
                 else:
                     continue
-                rank = r if rank is None else min(rank, r)
+                if rank is None or r < rank:
+                    # a name found inside an address: the longest (most specific) first
+                    rank, size = r, (-len(key) if r == 3 else len(key))
             if rank is not None:
-                # a name found inside an address: the longest (most specific) first
-                size = -len(zh) if rank == 3 else len(zh)
                 ranked.append(((rank, size, street.name), street))
         ranked.sort(key=lambda x: x[0])
         return [s for _, s in ranked[:limit]]

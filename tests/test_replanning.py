@@ -198,10 +198,29 @@ def test_breakdown_urgent_booking_and_closure_are_replanned_for_approval(
     moved = {**seqs, worker_plate: seqs[worker_plate][1:],
              other: [*seqs[other], seqs[worker_plate][0]]}  # fmt: skip
     dropped = {**seqs, broken: []}
-    for bad, plate in ((moved, worker_plate), (dropped, broken)):
+    left_out = {p: refs for p, refs in seqs.items() if p != broken}
+    for bad, plate in ((moved, worker_plate), (dropped, broken), (left_out, broken)):
         with pytest.raises(InvalidInput) as err, session_scope(eng) as s:
             edit_plan(s, network, nid, bad, by="dispatcher-li", rules_dir=world.rules_dir)
         assert "done" in err.value.problems[f"routes.{plate}"]
+    # a done booking the driver then skips on the live plan leaves the day (rolled over):
+    # it no longer binds an edit, which leaves it out
+    with session_scope(eng) as s:
+        done = s.get_one(m.Plan, nid).solver_stats["under_way"]["done"]
+        skip_ref = next(
+            ref for plate, items in done.items() if plate != worker_plate
+            for ref, _at in items if ref.startswith("BK-")
+        )  # fmt: skip
+        stop = next(
+            st for r in s.get_one(m.Plan, pid).routes for st in r.stops
+            if st.booking is not None and st.booking.reference == skip_ref
+        )  # fmt: skip
+        drv = s.scalars(select(m.Driver).where(m.Driver.vehicle_id == stop.route.vehicle_id)).one()
+        execution.record_event(
+            s, drv, {"event_id": "replan-ev-skip-01", "stop_id": stop.id, "kind": "skipped",
+                     "recorded_at": NOW.isoformat(), "reason": "nobody home"},
+        )  # fmt: skip
+    seqs = {p: [r for r in refs if r != skip_ref] for p, refs in seqs.items()}
     # ... and one that keeps them is re-timed as of the re-plan: the rest starts after 11:00
     with session_scope(eng) as s:
         assert s.get_one(m.Plan, nid).status == "draft"

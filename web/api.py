@@ -547,7 +547,9 @@ def streets(args: dict[str, Any]) -> Any:
     if "streets" not in c:
         c["streets"] = StreetIndex.from_network(state.network())
     with state.db() as s:
-        return views.street_search(s, c["streets"], args["q"], args["limit"])
+        return views.street_search(
+            s, c["streets"], args["q"], args["limit"], c.setdefault("street_districts", {})
+        )
 
 
 @plans_bp.route("/network.geojson")

@@ -189,7 +189,7 @@ def plan(plan_id: int) -> Any:
     pending = [  # newer drafts of the same day (a re-plan or an edit awaiting approval)
         p
         for p in plans
-        if p["date"] == here["date"] and p["district"] == here["district"]["name_en"]
+        if p["date"] == here["date"] and p["district_code"] == here["district"]["code"]
         and p["status"] in EDITABLE and p["id"] > plan_id
     ]  # fmt: skip
     return render_template(

@@ -21,7 +21,6 @@ import json
 import re
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import (
     Blueprint,
@@ -50,6 +49,7 @@ from dispatch.materials import (
     VOLUME_M3_PER_KG,
 )
 from dispatch.settings import TIMEZONE
+from web import state
 from web.auth import csrf_token, current
 
 bp = Blueprint("resident", __name__)
@@ -322,7 +322,7 @@ def lang() -> str:
 
 
 def _today() -> dt.date:
-    return dt.datetime.now(ZoneInfo(TIMEZONE)).date()
+    return state.now().date()
 
 
 def _link(endpoint: str, language: str, **values: Any) -> str:

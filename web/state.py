@@ -52,6 +52,8 @@ def now() -> dt.datetime:
     """Now in Shenzhen, or the fixed clock a test sets as ``LOOPVAN_NOW`` (an aware datetime)."""
     fixed = current_app.config.get("LOOPVAN_NOW")
     if isinstance(fixed, dt.datetime):
+        if fixed.tzinfo is None:
+            raise ValueError("LOOPVAN_NOW must carry a UTC offset")
         return fixed.astimezone(ZoneInfo(TIMEZONE))
     return dt.datetime.now(ZoneInfo(TIMEZONE))
 

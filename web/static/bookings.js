@@ -44,6 +44,9 @@
           x.setAttribute("aria-pressed", String(x === b));
         });
         fieldError("lat/lon", "");
+        $("u-street-note").textContent = s.length_m > 1500 ?
+          s.name + " is " + (s.length_m / 1000).toFixed(1) + " km long: the booking is placed at its middle; " +
+          "confirm the nearest junction with the resident and tell the driver." : "";
       });
       box.appendChild(b);
     });
@@ -51,6 +54,7 @@
   $("u-address").addEventListener("input", function () {
     clearTimeout(timer);
     point = null;
+    $("u-street-note").textContent = "";
     var q = this.value.trim();
     if (q.length < 2) { showStreets([]); return; }
     timer = setTimeout(function () {

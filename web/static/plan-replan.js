@@ -9,6 +9,7 @@
   var csrfMeta = document.querySelector('meta[name="csrf-token"]');
   var csrf = csrfMeta ? csrfMeta.content : "";
   var planId = form.dataset.plan;
+  var recorded = {};  // "road|start|end" -> the closure stored, so a retry does not store it twice
   function $(id) { return document.getElementById(id); }
 
   function post(url, body) {
@@ -91,22 +92,26 @@
     if (bad) { msg("error", "Fix the fields marked above."); return; }
     var go = $("rp-go");
     go.disabled = true;
-    var step = Promise.resolve(null);
-    if (name) {
+    var closureKey = name + "|" + start + "|" + end;
+    var step = Promise.resolve(recorded[closureKey] || null);
+    if (name && !recorded[closureKey]) {
       msg("pending", "Recording the closure of " + name + "…");
       step = post("/api/v1/closures", {
-        district: form.dataset.district, date: form.dataset.date, title: name + " closed: " + reason,
+        district: form.dataset.district, date: form.dataset.date,
+        title: (name + " closed: " + reason).slice(0, 200),
         start: start, end: end, road_names: [name],
       }).then(function (res) {
         if (!res.ok) {
           fieldError("closure", errorsOf(res.body));
           throw new Error("the closure was refused");
         }
+        recorded[closureKey] = res.body;
         return res.body;
       });
     }
     step.then(function (closure) {
-      msg("pending", (closure ? "Closure " + closure.rule + " recorded. " : "") +
+      var ruleId = closure && closure.rule ? closure.rule.id : null;
+      msg("pending", (ruleId ? "Closure " + ruleId + " recorded. " : "") +
         "Re-solving the rest of the day…");
       form.classList.add("busy");
       var body = { reason: reason, broken: broken };
