@@ -537,6 +537,10 @@ def demo_accounts(settings: Settings, base_url: str) -> None:
     print(f"dispatcher sign-in: {base_url}/login  user {DEMO_USER}  password {password}")
     print(f"resident booking:   {base_url}/book")
     print(table(rows, ["driver", "name", "tablet pairing link"]))
+    print(
+        "the plans are drafts: approve and publish one on its page, and its drivers' tablets "
+        "show their routes"
+    )
 
 
 def cmd_user(args: argparse.Namespace, settings: Settings) -> int:
