@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from dispatch import models as m
 from dispatch.approval import get_plan
 from dispatch.errors import Conflict, InvalidInput
-from dispatch.planning import UNDER_WAY, _store, build_problem, load_road_rights, replay
+from dispatch.planning import _store, build_day_under_way, replay
 from routing.errors import ProblemError
 from routing.network import RoadNetwork
 from routing.problem import Facility, Problem, Stop, Window
@@ -126,21 +126,9 @@ def edit_plan(
             f"plan {plan_id} is {plan.status}; only a draft or approved plan can be edited "
             "(publishing makes a new route version for drivers)"
         )
-    rights = load_road_rights(session, network, rules_dir, plan.district.code)
     # A version of a day already under way also carries dispatched and collected stops.
-    built = build_problem(
-        session,
-        network,
-        plan.district,
-        plan.date,
-        rights=rights,
-        statuses=UNDER_WAY,
-    )
-    by_ref = {
-        sid.split(":", 1)[1]: sid
-        for sid in built.stop_rows
-        if sid in {s.id for s in built.problem.stops}
-    }
+    rights, built = build_day_under_way(session, network, plan, rules_dir)
+    by_ref = {s.id.split(":", 1)[1]: s.id for s in built.problem.stops}
     plates = {v.plate for v in built.vehicles}
     facility_of = {f.id: f for f in built.problem.facilities}
     problems: dict[str, str] = {}

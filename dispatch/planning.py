@@ -257,6 +257,18 @@ def working_window(
     return best[2], best[3], best[4]
 
 
+def build_day_under_way(
+    session: Session, network: RoadNetwork, plan: m.Plan, rules_dir: Path | None
+) -> tuple[RoadRights, _Built]:
+    """The road rights and the routing problem of a plan's district and day as it stands
+    now: dispatched and collected bookings too (what edits and re-plans work on)."""
+    rights = load_road_rights(session, network, rules_dir, plan.district.code)
+    built = build_problem(
+        session, network, plan.district, plan.date, rights=rights, statuses=UNDER_WAY
+    )
+    return rights, built
+
+
 def build_problem(
     session: Session,
     network: RoadNetwork,

@@ -31,7 +31,7 @@ from dispatch.approval import get_plan
 from dispatch.editing import current_sequences, stop_ref, under_way_windows, visits_by_ref
 from dispatch.errors import Conflict, InvalidInput, NotFound
 from dispatch.export import seconds_of_day
-from dispatch.planning import UNDER_WAY, _store, build_problem, load_road_rights, replay
+from dispatch.planning import _store, build_day_under_way, replay
 from dispatch.settings import TIMEZONE
 from road_rules.errors import RuleError
 from road_rules.parse import parse_rules_text
@@ -171,15 +171,7 @@ def replan(
     plates = {r.vehicle.plate for r in plan.routes}
     if broken is not None and broken not in plates:
         raise InvalidInput({"broken": f"{broken!r} has no route on plan {plan_id}"})
-    rights = load_road_rights(session, network, rules_dir, plan.district.code)
-    built = build_problem(
-        session,
-        network,
-        plan.district,
-        plan.date,
-        rights=rights,
-        statuses=UNDER_WAY,
-    )
+    rights, built = build_day_under_way(session, network, plan, rules_dir)
     prob = built.problem
     stop_of = {s.id: s for s in prob.stops}
     sid_of = {sid.split(":", 1)[1]: sid for sid in stop_of}

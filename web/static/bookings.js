@@ -6,8 +6,6 @@
 
   var form = document.getElementById("urgent-form");
   if (!form) { return; }
-  var csrfMeta = document.querySelector('meta[name="csrf-token"]');
-  var csrf = csrfMeta ? csrfMeta.content : "";
   var live = JSON.parse(form.dataset.live || "{}");
   var point = null;
   var key = null;
@@ -94,19 +92,12 @@
     body.idempotency_key = key;
     $("u-go").disabled = true;
     msg("pending", "Booking…");
-    fetch("/api/v1/bookings", {
-      method: "POST", credentials: "same-origin",
-      headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRF-Token": csrf },
-      body: JSON.stringify(body),
-    }).then(function (r) {
-      return r.json().catch(function () { return {}; }).then(function (j) { return { ok: r.ok, status: r.status, body: j }; });
-    }).then(function (res) {
+    window.loopvanApi.post("/api/v1/bookings", body).then(function (res) {
       $("u-go").disabled = false;
       if (!res.ok) {
-        var errs = (res.body.errors && (res.body.errors.json || res.body.errors)) || {};
+        var errs = window.loopvanApi.fieldErrors(res.body);
         Object.keys(errs).forEach(function (k) {
-          var v = errs[k];
-          var text = Array.isArray(v) ? v.join("; ") : typeof v === "string" ? v : JSON.stringify(v);
+          var text = errs[k];
           var slot = form.querySelector('[data-error-for="' + k + '"]') ||
             form.querySelector('[data-error-for="' + k.split(/[.\[]/)[0] + '"]');
           if (slot) { slot.textContent = (slot.textContent ? slot.textContent + " · " : "") + k + ": " + text; }

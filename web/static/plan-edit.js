@@ -7,8 +7,6 @@
   "use strict";
   var data = JSON.parse(document.getElementById("plan-data").textContent);
   var planId = data.plan.id;
-  var csrfMeta = document.querySelector('meta[name="csrf-token"]');
-  var csrf = csrfMeta ? csrfMeta.content : "";
   var MOVABLE = data.movable;
   var LIVE_DONE = { collected: "done", unloaded: "done", "break": "done", skipped: "skipped", arrived: "arrived" };
 
@@ -346,19 +344,7 @@
   }
 
   // --- the legality check, preview and save -------------------------------------------
-  function post(url, body) {
-    return fetch(url, {
-      method: "POST", credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf, Accept: "application/json" },
-      body: JSON.stringify(body || {}),
-    }).then(function (r) {
-      return r.text().then(function (t) {
-        var j = null;
-        try { j = t ? JSON.parse(t) : null; } catch (e) { j = null; }
-        return { status: r.status, ok: r.ok, body: j || { message: t.slice(0, 300) || r.statusText } };
-      });
-    });
-  }
+  var post = window.loopvanApi.post;
 
   function problemsOf(body) {
     var out = [];

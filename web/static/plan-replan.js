@@ -6,25 +6,11 @@
 
   var form = document.getElementById("replan-form");
   if (!form) { return; }
-  var csrfMeta = document.querySelector('meta[name="csrf-token"]');
-  var csrf = csrfMeta ? csrfMeta.content : "";
+  var post = window.loopvanApi.post;
   var planId = form.dataset.plan;
   var recorded = {};  // "road|start|end" -> the closure stored, so a retry does not store it twice
   function $(id) { return document.getElementById(id); }
 
-  function post(url, body) {
-    return fetch(url, {
-      method: "POST", credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf, Accept: "application/json" },
-      body: JSON.stringify(body),
-    }).then(function (r) {
-      return r.text().then(function (t) {
-        var j = null;
-        try { j = t ? JSON.parse(t) : null; } catch (e) { j = null; }
-        return { status: r.status, ok: r.ok, body: j || { message: t.slice(0, 300) || r.statusText } };
-      });
-    });
-  }
   function msg(cls, text) { var m = $("rp-msg"); m.className = "msg " + cls; m.textContent = text; }
   function fieldError(name, text) {
     var e = form.querySelector('[data-error-for="' + name + '"]');
@@ -35,11 +21,8 @@
   }
   /** The API's field errors as "field: message" lines. */
   function errorsOf(body) {
-    var errs = (body.errors && (body.errors.json || body.errors)) || {};
-    var out = Object.keys(errs).map(function (k) {
-      var v = errs[k];
-      return k + ": " + (Array.isArray(v) ? v.join("; ") : typeof v === "string" ? v : JSON.stringify(v));
-    });
+    var errs = window.loopvanApi.fieldErrors(body);
+    var out = Object.keys(errs).map(function (k) { return k + ": " + errs[k]; });
     return out.length ? out.join(" · ") : (body.message || "");
   }
 
