@@ -163,6 +163,31 @@ def blocking_rules_at(
     return out
 
 
+def blocking_rules_during(
+    rules: RuleSet,
+    vehicle: VehicleInfo,
+    day: dt.date,
+    table: EdgeTable,
+    edge: int,
+    start: int,
+    end: int,
+    *,
+    calendar: ChinaCalendar | None = None,
+) -> list[Rule]:
+    """The rules that forbid ``vehicle`` to be on edge index ``edge`` at any second of
+    ``[start, end)`` (``start == end``: the instant ``start``): driving it, or standing on it."""
+    end = max(end, start + 1)
+    out = []
+    for r in rules.rules:
+        if r.effect not in _BLOCKING or not r.applies_to(vehicle):
+            continue
+        if not edge_mask(r, table)[edge]:
+            continue
+        if any(a < end and start < b for a, b in active_intervals(r, day, calendar)):
+            out.append(r)
+    return out
+
+
 def stationing_windows(
     rules: RuleSet,
     day: dt.date,

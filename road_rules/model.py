@@ -25,6 +25,20 @@ class VehicleInfo:
     fuel: str
     gross_weight_kg: int
     permits: frozenset[str] = frozenset()
+    height_m: float = 0.0  # 0: not known (dimension limits then never bind it)
+    width_m: float = 0.0
+    length_m: float = 0.0
+    axle_load_t: float = 0.0  # heaviest axle, tonnes; 0: estimated as 60 % of gross weight
+
+    @property
+    def is_hgv(self) -> bool:
+        """OSM's ``hgv``: a goods vehicle over 3.5 t gross; below it, ``goods`` applies."""
+        return self.gross_weight_kg > 3500
+
+    @property
+    def max_axle_load_t(self) -> float:
+        """The heaviest axle's load in tonnes (stated, or 60 % of gross weight)."""
+        return self.axle_load_t or 0.6 * self.gross_weight_kg / 1000
 
 
 @dataclass(frozen=True)
