@@ -12,6 +12,12 @@ import shapely
 from shapely.geometry import LineString
 
 
+def normalise_name(name: object) -> str:
+    """A road name as rules match it: case-folded, whitespace collapsed (``Shennan  Blvd``
+    and ``shennan blvd`` are one name; ``深南大道`` and ``深南大道辅路`` stay two)."""
+    return " ".join(str(name).split()).casefold()
+
+
 @dataclass(eq=False)
 class EdgeTable:
     """Directed edges with what rules select on. Index ``i`` is the same edge in every list."""
