@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 from shapely.geometry import Point
@@ -14,10 +15,9 @@ from shapely.geometry.base import BaseGeometry
 from road_rules.calendar import ChinaCalendar, default_calendar
 from road_rules.edges import EdgeTable
 from road_rules.hours import day_windows
-from road_rules.model import Rule, RuleSet, VehicleInfo
+from road_rules.model import BLOCKING, Permit, Rule, RuleSet, VehicleInfo, Where
 
 DAY_S = 86_400
-_BLOCKING = ("no_entry", "max_weight")
 
 
 @dataclass(frozen=True)
@@ -34,22 +34,26 @@ class Band:
         return self.start <= t < self.end
 
 
-def active_intervals(
-    rule: Rule, day: dt.date, calendar: ChinaCalendar | None = None
+def _intervals(
+    valid: bool,
+    days: str,
+    when: str | None,
+    except_when: str | None,
+    day: dt.date,
+    calendar: ChinaCalendar | None,
 ) -> list[tuple[int, int]]:
-    """When ``rule`` is in force on ``day``: seconds after midnight, half-open intervals."""
     cal = calendar or default_calendar()
-    if not rule.valid_on(day):
+    if not valid:
         return []
-    if rule.days == "workdays" and not cal.is_workday(day):
+    if days == "workdays" and not cal.is_workday(day):
         return []
-    if rule.days == "non_workdays" and cal.is_workday(day):
+    if days == "non_workdays" and cal.is_workday(day):
         return []
-    if rule.when is not None:
-        return day_windows(rule.when, day, cal)
-    if rule.except_when is not None:
+    if when is not None:
+        return day_windows(when, day, cal)
+    if except_when is not None:
         out, t = [], 0
-        for a, b in day_windows(rule.except_when, day, cal):
+        for a, b in day_windows(except_when, day, cal):
             if a > t:
                 out.append((t, a))
             t = max(t, b)
@@ -59,44 +63,229 @@ def active_intervals(
     return [(0, DAY_S)]
 
 
+def active_intervals(
+    rule: Rule, day: dt.date, calendar: ChinaCalendar | None = None
+) -> list[tuple[int, int]]:
+    """When ``rule`` is in force on ``day``: seconds after midnight, half-open intervals."""
+    return _intervals(rule.valid_on(day), rule.days, rule.when, rule.except_when, day, calendar)
+
+
+def permit_intervals(
+    permit: Permit, day: dt.date, calendar: ChinaCalendar | None = None
+) -> list[tuple[int, int]]:
+    """When a declared permit is in force on ``day``."""
+    return _intervals(
+        permit.valid_on(day), permit.days, permit.when, permit.except_when, day, calendar
+    )
+
+
 def _area_mask(table: EdgeTable, area: BaseGeometry) -> np.ndarray:
-    mask = np.zeros(len(table), dtype=bool)
-    hits = table.tree.query(area, predicate="intersects")
-    mask[hits] = True
-    return mask
+    key = ("area", area.wkb)
+    hit = table._memo.get(key)
+    if hit is None:
+        hit = np.zeros(len(table), dtype=bool)
+        hit[table.tree.query(area, predicate="intersects")] = True
+        table._memo[key] = hit
+    return hit
 
 
-def edge_mask(rule: Rule, table: EdgeTable) -> np.ndarray:
-    """Boolean per edge: does the rule's *where* select it (memoised per table)."""
-    w0 = rule.where
-    # Keyed by the selection itself, so an edited rule reloaded under the same id is re-evaluated.
+def _name_mask(table: EdgeTable, names: frozenset[str]) -> np.ndarray:
+    """Edges carrying any of ``names`` (normalised; a trailing ``*`` matches a prefix)."""
+    exact = {n for n in names if not n.endswith("*")}
+    prefixes = tuple(n[:-1] for n in names if n.endswith("*"))
+    return np.array(
+        [
+            bool(n & exact) or any(x.startswith(prefixes) for x in n)
+            if prefixes
+            else bool(n & exact)
+            for n in table.names
+        ],
+        dtype=bool,
+    )
+
+
+def where_mask(table: EdgeTable, where: Where, territory: BaseGeometry | None = None) -> np.ndarray:
+    """Boolean per edge: does the selection ``where`` (inside ``territory``) pick it
+    (memoised per table)."""
     key = (
-        "mask",
-        rule.id,
-        rule.origin,
-        w0.area.wkb if w0.area is not None else None,
-        w0.highways,
-        w0.road_names,
-        w0.way_ids,
-        w0.points,
+        "where",
+        where.area.wkb if where.area is not None else None,
+        territory.wkb if territory is not None else None,
+        where.highways,
+        where.road_names,
+        where.way_ids,
+        where.points,
+        where.edges,
     )
     hit = table._memo.get(key)
     if hit is not None:
         return hit
-    w = rule.where
+    w = where
     mask = np.ones(len(table), dtype=bool)
+    if w.edges:
+        mask[:] = False
+        mask[sorted(w.edges)] = True
+    if territory is not None:
+        mask &= _area_mask(table, territory)
     if w.area is not None:
         mask &= _area_mask(table, w.area)
     if w.highways:
         mask &= np.array([bool(h & w.highways) for h in table.highways], dtype=bool)
     if w.road_names:
-        mask &= np.array([bool(n & w.road_names) for n in table.names], dtype=bool)
+        mask &= _name_mask(table, w.road_names)
     if w.way_ids:
         mask &= np.array([bool(x & w.way_ids) for x in table.way_ids], dtype=bool)
     if w.points and w.area is None and not (w.highways or w.road_names or w.way_ids):
         mask[:] = False  # a rule about named collection points selects no road
     table._memo[key] = mask
     return mask
+
+
+def edge_mask(rule: Rule, table: EdgeTable) -> np.ndarray:
+    """Boolean per edge: does the rule select it — its *where*, inside its territory."""
+    return where_mask(table, rule.where, rule.territory)
+
+
+Piece = tuple[int, int, np.ndarray]  # [start, end) seconds, edges forbidden during it
+
+
+def _split_by_exemptions(
+    iv: list[tuple[int, int]], mask: np.ndarray, exemptions: list[Piece]
+) -> list[Piece]:
+    """``mask`` over ``iv``, minus the edges an exemption covers while it is in force."""
+    out: list[Piece] = []
+    for a, b in iv:
+        cuts = sorted({a, b} | {x for ea, eb, _ in exemptions for x in (ea, eb) if a < x < b})
+        for x, y in itertools.pairwise(cuts):
+            m = mask
+            for ea, eb, em in exemptions:
+                if ea <= x and y <= eb:
+                    m = m & ~em
+            if m.any():
+                if out and out[-1][1] == x and np.array_equal(out[-1][2], m):
+                    out[-1] = (out[-1][0], y, m)
+                else:
+                    out.append((x, y, m))
+    return out
+
+
+def _permit_exemptions(
+    rules: RuleSet,
+    held: frozenset[str],
+    day: dt.date,
+    table: EdgeTable,
+    calendar: ChinaCalendar | None,
+    *,
+    osm_only: bool = False,
+) -> list[Piece] | None:
+    """Where and when the permits ``held`` exempt their holder; None: everywhere, always
+    (a permit no file declares)."""
+    out: list[Piece] = []
+    for pid in sorted(held):
+        decls = rules.permit(pid)
+        if osm_only:
+            decls = tuple(d for d in decls if d.grants_osm_permit)
+            if not decls:
+                continue
+        elif not decls:
+            return None
+        for d in decls:
+            m = where_mask(table, d.where, d.territory)
+            out += [(a, b, m) for a, b in permit_intervals(d, day, calendar)]
+    return out
+
+
+def _osm_pieces(
+    rules: RuleSet,
+    rule: Rule,
+    vehicle: VehicleInfo,
+    day: dt.date,
+    table: EdgeTable,
+    calendar: ChinaCalendar | None,
+    verdicts: tuple[str, ...],
+) -> list[Piece]:
+    from road_rules.access import access_periods
+
+    mask = edge_mask(rule, table)
+    out: list[Piece] = []
+    permits: list[Piece] | None = None
+    for a, b, acc in access_periods(dict(rule.osm_tags), vehicle, day, calendar):
+        if acc.value == "permit" and "permit" in verdicts:
+            if permits is None:
+                permits = (
+                    _permit_exemptions(rules, vehicle.permits, day, table, calendar, osm_only=True)
+                    or []
+                )
+            out += _split_by_exemptions([(a, b)], mask, permits)
+        elif acc.value in verdicts:
+            out.append((a, b, mask))
+    return out
+
+
+def rule_pieces(
+    rules: RuleSet,
+    rule: Rule,
+    vehicle: VehicleInfo,
+    day: dt.date,
+    table: EdgeTable,
+    calendar: ChinaCalendar | None = None,
+    *,
+    verdicts: tuple[str, ...] = ("no", "permit"),
+) -> list[Piece]:
+    """When, and on which edges, ``rule`` binds ``vehicle`` on ``day``.
+
+    One decision for every user of the rules (planner bands, the replay, the map): the
+    rule selects the vehicle, is in force, and selects the edge inside its territory,
+    and no permit the vehicle holds covers that edge at that time. For OSM access rules,
+    ``verdicts`` says which access verdicts count (``destination`` too, for the planner,
+    which never drives through such roads).
+    """
+    key = ("pieces", id(table), rule.id, rule.origin, vehicle, day, verdicts)
+    hit = rules._memo.get(key)
+    if hit is not None:
+        return cast(list[Piece], hit)
+    out: list[Piece]
+    if rule.effect == "osm_access":
+        out = _osm_pieces(rules, rule, vehicle, day, table, calendar, verdicts)
+    elif not rule.selects(vehicle):
+        out = []
+    else:
+        iv = active_intervals(rule, day, calendar)
+        mask = edge_mask(rule, table)
+        held = rule.exempt_permits & vehicle.permits
+        if not iv:
+            out = []
+        elif not held:
+            out = [(a, b, mask) for a, b in iv]
+        else:
+            ex = _permit_exemptions(rules, held, day, table, calendar)
+            out = [] if ex is None else _split_by_exemptions(iv, mask, ex)
+    rules._memo[key] = out
+    return out
+
+
+def _edge_index(
+    rules: RuleSet,
+    vehicle: VehicleInfo,
+    day: dt.date,
+    table: EdgeTable,
+    calendar: ChinaCalendar | None,
+    effects: tuple[str, ...],
+) -> dict[int, list[tuple[int, int, Rule]]]:
+    """Edge -> (start, end, rule) of every piece binding ``vehicle`` there (memoised)."""
+    key = ("edge_index", id(table), vehicle, day, effects)
+    hit = rules._memo.get(key)
+    if hit is not None:
+        return cast(dict[int, list[tuple[int, int, Rule]]], hit)
+    idx: dict[int, list[tuple[int, int, Rule]]] = {}
+    for r in rules.rules:
+        if r.effect not in effects:
+            continue
+        for a, b, m in rule_pieces(rules, r, vehicle, day, table, calendar):
+            for e in np.flatnonzero(m).tolist():
+                idx.setdefault(e, []).append((a, b, r))
+    rules._memo[key] = idx
+    return idx
 
 
 def bands(
@@ -110,31 +299,34 @@ def bands(
     """The day's time bands for ``vehicle`` with the edges it may not use in each.
 
     Every instant of the day lies in exactly one band; an edge is in a band's forbidden
-    set exactly when some rule in force over the band forbids it for this vehicle.
+    set exactly when some rule in force over the band forbids it for this vehicle (OSM
+    ``destination`` roads included: the planner never drives through them).
     """
-    active: list[tuple[Rule, list[tuple[int, int]]]] = []
+    pieces: list[tuple[int, int, np.ndarray, str]] = []
     cuts = {0, DAY_S}
     for r in rules.rules:
-        if r.effect not in _BLOCKING or not r.applies_to(vehicle):
+        if r.effect not in BLOCKING:
             continue
-        iv = active_intervals(r, day, calendar)
-        if iv:
-            active.append((r, iv))
-            for a, b in iv:
-                cuts.update((a, b))
+        verdicts = ("no", "permit", "destination")
+        for a, b, m in rule_pieces(rules, r, vehicle, day, table, calendar, verdicts=verdicts):
+            pieces.append((a, b, m, r.id))
+            cuts.update((a, b))
     points = sorted(cuts)
     out: list[Band] = []
     for a, b in itertools.pairwise(points):
-        in_force = [r for r, iv in active if any(x <= a and b <= y for x, y in iv)]
+        in_force = [(m, rid) for x, y, m, rid in pieces if x <= a and b <= y]
+        ids = tuple(sorted({rid for _, rid in in_force}))
+        if out and out[-1].rules == ids and not ids:
+            out[-1] = Band(out[-1].start, b, ids, out[-1].forbidden)
+            continue
         if in_force:
             mask = np.zeros(len(table), dtype=bool)
-            for r in in_force:
-                mask |= edge_mask(r, table)
+            for m, _ in in_force:
+                mask |= m
             forbidden = table.pairs(np.flatnonzero(mask))
         else:
             forbidden = frozenset()
-        ids = tuple(sorted(r.id for r in in_force))
-        if out and out[-1].rules == ids:
+        if out and out[-1].rules == ids and out[-1].forbidden == forbidden:
             out[-1] = Band(out[-1].start, b, ids, out[-1].forbidden)
         else:
             out.append(Band(a, b, ids, forbidden))
@@ -152,15 +344,7 @@ def blocking_rules_at(
     calendar: ChinaCalendar | None = None,
 ) -> list[Rule]:
     """The rules that forbid ``vehicle`` to be on edge index ``edge`` at second ``t``."""
-    out = []
-    for r in rules.rules:
-        if r.effect not in _BLOCKING or not r.applies_to(vehicle):
-            continue
-        if not edge_mask(r, table)[edge]:
-            continue
-        if any(a <= t < b for a, b in active_intervals(r, day, calendar)):
-            out.append(r)
-    return out
+    return blocking_rules_during(rules, vehicle, day, table, edge, t, t, calendar=calendar)
 
 
 def blocking_rules_during(
@@ -175,17 +359,69 @@ def blocking_rules_during(
     calendar: ChinaCalendar | None = None,
 ) -> list[Rule]:
     """The rules that forbid ``vehicle`` to be on edge index ``edge`` at any second of
-    ``[start, end)`` (``start == end``: the instant ``start``): driving it, or standing on it."""
+    ``[start, end)`` (``start == end``: the instant ``start``): driving it, or standing on it.
+
+    OSM ``destination`` roads are not in it: whether a leg may use one depends on the
+    leg (see :func:`destination_edges`).
+    """
     end = max(end, start + 1)
+    idx = _edge_index(rules, vehicle, day, table, calendar, BLOCKING)
+    out: dict[tuple[str, str], Rule] = {}
+    for a, b, r in idx.get(edge, ()):
+        if a < end and start < b:
+            out.setdefault((r.id, r.origin), r)
+    return list(out.values())
+
+
+def destination_edges(
+    rules: RuleSet,
+    vehicle: VehicleInfo,
+    day: dt.date,
+    table: EdgeTable,
+    *,
+    calendar: ChinaCalendar | None = None,
+) -> dict[int, list[tuple[int, int, Rule]]]:
+    """Edge -> (start, end, rule): when OSM tags make the edge access=destination (or
+    delivery) for ``vehicle``: usable only by a leg that starts or ends on a stop reached
+    through it."""
+    key = ("dest_index", id(table), vehicle, day)
+    hit = rules._memo.get(key)
+    if hit is not None:
+        return cast(dict[int, list[tuple[int, int, Rule]]], hit)
+    idx: dict[int, list[tuple[int, int, Rule]]] = {}
+    for r in rules.rules:
+        if r.effect != "osm_access":
+            continue
+        for a, b, m in rule_pieces(
+            rules, r, vehicle, day, table, calendar, verdicts=("destination",)
+        ):
+            for e in np.flatnonzero(m).tolist():
+                idx.setdefault(e, []).append((a, b, r))
+    rules._memo[key] = idx
+    return idx
+
+
+def covering_stationing_rules(rules: RuleSet, point_ref: str, lon: float, lat: float) -> list[Rule]:
+    """The ``stationing_allowed`` rules that govern a collection point: of those whose
+    *where* covers it (inside their district), the most specific ones — named points over
+    named roads over a polygon or road types over the whole district."""
+    pt = Point(lon, lat)
     out = []
     for r in rules.rules:
-        if r.effect not in _BLOCKING or not r.applies_to(vehicle):
+        if r.effect != "stationing_allowed":
             continue
-        if not edge_mask(r, table)[edge]:
+        w = r.where
+        if w.points and point_ref not in w.points:
             continue
-        if any(a < end and start < b for a, b in active_intervals(r, day, calendar)):
-            out.append(r)
-    return out
+        if w.area is not None and not w.area.covers(pt):
+            continue
+        if r.territory is not None and not r.territory.covers(pt):
+            continue
+        out.append(r)
+    if not out:
+        return []
+    top = max(r.where.specificity for r in out)
+    return [r for r in out if r.where.specificity == top]
 
 
 def stationing_windows(
@@ -200,19 +436,10 @@ def stationing_windows(
     """Windows in which a van may station at a collection point on ``day``.
 
     ``None`` when no ``stationing_allowed`` rule covers the point (the point's own hours
-    then govern alone); otherwise the union of the covering rules' windows.
+    then govern alone); otherwise the union of the windows of the most specific covering
+    rules (:func:`covering_stationing_rules`).
     """
-    pt = Point(lon, lat)
-    covering = []
-    for r in rules.rules:
-        if r.effect != "stationing_allowed":
-            continue
-        w = r.where
-        if w.points and point_ref not in w.points:
-            continue
-        if w.area is not None and not w.area.covers(pt):
-            continue
-        covering.append(r)
+    covering = covering_stationing_rules(rules, point_ref, lon, lat)
     if not covering:
         return None
     iv = sorted(x for r in covering for x in active_intervals(r, day, calendar))
@@ -251,28 +478,13 @@ def no_stopping_rules(
     calendar: ChinaCalendar | None = None,
 ) -> list[Rule]:
     """``no_stopping`` rules that a stop on ``edge`` from ``start`` to ``end`` would break."""
-    out = []
-    for r in rules.rules:
-        if r.effect != "no_stopping" or not r.applies_to(vehicle) or not edge_mask(r, table)[edge]:
-            continue
-        if any(a < end and start < b for a, b in active_intervals(r, day, calendar)):
-            out.append(r)
-    return out
-
-
-def covering_stationing_rules(rules: RuleSet, point_ref: str, lon: float, lat: float) -> list[Rule]:
-    """The ``stationing_allowed`` rules whose *where* covers a collection point."""
-    pt = Point(lon, lat)
-    out = []
-    for r in rules.rules:
-        if r.effect != "stationing_allowed":
-            continue
-        if r.where.points and point_ref not in r.where.points:
-            continue
-        if r.where.area is not None and not r.where.area.covers(pt):
-            continue
-        out.append(r)
-    return out
+    end = max(end, start + 1)
+    idx = _edge_index(rules, vehicle, day, table, calendar, ("no_stopping",))
+    out: dict[tuple[str, str], Rule] = {}
+    for a, b, r in idx.get(edge, ()):
+        if a < end and start < b:
+            out.setdefault((r.id, r.origin), r)
+    return list(out.values())
 
 
 def stopping_edges(
@@ -288,8 +500,9 @@ def stopping_edges(
     """Boolean per edge: may ``vehicle`` stop there for the whole of ``[start, end)``."""
     ok = np.ones(len(table), dtype=bool)
     for r in rules.rules:
-        if r.effect != "no_stopping" or not r.applies_to(vehicle):
+        if r.effect != "no_stopping":
             continue
-        if any(a < end and start < b for a, b in active_intervals(r, day, calendar)):
-            ok &= ~edge_mask(r, table)
+        for a, b, m in rule_pieces(rules, r, vehicle, day, table, calendar):
+            if a < end and start < b:
+                ok &= ~m
     return ok

@@ -7,7 +7,7 @@ documented in ``docs/road-rules.md``.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, cast
 
@@ -15,6 +15,7 @@ import yaml
 from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 
+from road_rules.edges import normalise_name
 from road_rules.errors import RuleError
 from road_rules.geo import gcj02_to_wgs84
 from road_rules.hours import HoursError, parse_hours
@@ -22,8 +23,10 @@ from road_rules.model import (
     DAY_KINDS,
     EFFECTS,
     FUELS,
+    LIMIT_FIELDS,
     WEIGHT_CLASSES,
     Effect,
+    Permit,
     Rule,
     RuleSet,
     VehicleSelector,
@@ -55,6 +58,154 @@ def _str_set(v: Any) -> frozenset[str]:
     return frozenset(str(x) for x in v)
 
 
+def _number(v: Any) -> bool:
+    return not isinstance(v, bool) and isinstance(v, int | float)
+
+
+def _name_set(v: Any) -> frozenset[str]:
+    """Road names as rules match them: normalised like the graph's (see edges.normalise_name)."""
+    return frozenset(normalise_name(x) for x in _str_set(v) if normalise_name(x))
+
+
+def _parse_where(
+    where_raw: Any,
+    bad: Callable[[str, str], None],
+    district: str,
+    district_areas: Mapping[str, BaseGeometry] | None,
+) -> Where:
+    """The ``where`` mapping of a rule or a permit."""
+    if not isinstance(where_raw, dict):
+        bad("where", "must be a mapping")
+        return Where()
+    unknown = set(where_raw) - _WHERE_KEYS
+    if unknown:
+        bad(f"where.{sorted(unknown)[0]}", f"unknown key; known: {sorted(_WHERE_KEYS)}")
+    area: BaseGeometry | None = None
+    district_wide = bool(where_raw.get("district"))
+    if district_wide:
+        area = (district_areas or {}).get(district)
+        if area is None:
+            bad("where.district", f"no polygon known for district {district!r}")
+    if "polygon" in where_raw:
+        poly = where_raw["polygon"]
+        gcj = str(where_raw.get("coordinates", "wgs84")).lower()
+        if gcj not in ("wgs84", "gcj02"):
+            bad("where.coordinates", f"must be 'wgs84' or 'gcj02', got {gcj!r}")
+        ok = (
+            isinstance(poly, list)
+            and len(poly) >= 4
+            and all(
+                isinstance(p, list | tuple) and len(p) == 2 and all(_number(x) for x in p)
+                for p in poly
+            )
+        )
+        if not ok:
+            bad("where.polygon", "must be a list of at least 4 [lon, lat] pairs")
+        elif list(poly[0]) != list(poly[-1]):
+            bad(
+                "where.polygon",
+                f"unclosed polygon: first point {list(poly[0])} != last point {list(poly[-1])}",
+            )
+        else:
+            pts = [
+                gcj02_to_wgs84(float(x), float(y)) if gcj == "gcj02" else (float(x), float(y))
+                for x, y in poly
+            ]
+            shp = Polygon(pts)
+            if not shp.is_valid:
+                bad("where.polygon", "polygon is not valid (it crosses itself)")
+            else:
+                area = shp if area is None else area.intersection(shp)
+                district_wide = False
+    way_ids: frozenset[int] = frozenset()
+    try:
+        way_ids = frozenset(int(x) for x in (where_raw.get("way_ids") or []))
+    except (TypeError, ValueError):
+        bad("where.way_ids", "must be a list of OSM way ids")
+    return Where(
+        area=area,
+        road_names=_name_set(where_raw.get("road_names")),
+        way_ids=way_ids,
+        highways=_str_set(where_raw.get("highways")),
+        points=_str_set(where_raw.get("points")),
+        district_wide=district_wide,
+    )
+
+
+def _parse_time(item: dict[str, Any], bad: Callable[[str, str], None]) -> tuple[Any, ...]:
+    """``valid_from``, ``valid_to``, ``when``, ``except_when``, ``days`` of a rule or permit."""
+    vf = vt = None
+    try:
+        vf = _date(item["valid_from"]) if item.get("valid_from") is not None else None
+    except ValueError:
+        bad("valid_from", f"not a date YYYY-MM-DD: {item.get('valid_from')!r}")
+    try:
+        vt = _date(item["valid_to"]) if item.get("valid_to") is not None else None
+    except ValueError:
+        bad("valid_to", f"not a date YYYY-MM-DD: {item.get('valid_to')!r}")
+    if vf and vt and vt < vf:
+        bad("valid_to", f"{vt} is before valid_from {vf}")
+    for fld in ("when", "except_when"):
+        if item.get(fld) is not None:
+            try:
+                parse_hours(str(item[fld]))
+            except HoursError as exc:
+                bad(fld, str(exc))
+    if item.get("when") is not None and item.get("except_when") is not None:
+        bad("except_when", "give either 'when' or 'except_when', not both")
+    days = str(item.get("days", "all"))
+    if days not in DAY_KINDS:
+        bad("days", f"must be one of {list(DAY_KINDS)}, got {days!r}")
+    when = str(item["when"]) if item.get("when") is not None else None
+    except_when = str(item["except_when"]) if item.get("except_when") is not None else None
+    return vf, vt, when, except_when, days
+
+
+def _parse_vehicles(
+    veh: Any, bad: Callable[[str, str], None], known: set[str] | None
+) -> VehicleSelector:
+    if not isinstance(veh, dict):
+        bad(
+            "vehicles",
+            "must be a mapping (classes, weight_classes, fuels, min_gross_weight_kg, "
+            "plate_last_digits)",
+        )
+        return VehicleSelector()
+    classes = _str_set(veh.get("classes"))
+    if known is not None and classes - known:
+        bad(
+            "vehicles.classes",
+            f"unknown vehicle class(es) {sorted(classes - known)}; known: {sorted(known)}",
+        )
+    wcs = _str_set(veh.get("weight_classes"))
+    if wcs - set(WEIGHT_CLASSES):
+        bad(
+            "vehicles.weight_classes",
+            f"unknown {sorted(wcs - set(WEIGHT_CLASSES))}; known: {list(WEIGHT_CLASSES)}",
+        )
+    fuels = _str_set(veh.get("fuels"))
+    if fuels - set(FUELS):
+        bad("vehicles.fuels", f"unknown {sorted(fuels - set(FUELS))}; known: {list(FUELS)}")
+    mgw = veh.get("min_gross_weight_kg") or 0
+    if not _number(mgw) or mgw < 0:
+        bad("vehicles.min_gross_weight_kg", f"must be a number of kg >= 0, got {mgw!r}")
+        mgw = 0
+    raw_digits = veh.get("plate_last_digits")
+    digits: frozenset[int] = frozenset()
+    if raw_digits is not None:
+        items = raw_digits if isinstance(raw_digits, list) else [raw_digits]
+        if not items or not all(
+            isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= 9 for d in items
+        ):
+            bad("vehicles.plate_last_digits", f"must be a list of digits 0-9, got {raw_digits!r}")
+        else:
+            digits = frozenset(items)
+    return VehicleSelector(classes, wcs, fuels, int(mgw), digits)
+
+
+_WHERE_KEYS = {"district", "polygon", "coordinates", "road_names", "way_ids", "highways", "points"}
+
+
 def parse_rules_text(
     text: str,
     source: str,
@@ -69,7 +220,8 @@ def parse_rules_text(
     known_classes
         Vehicle class codes a rule may name; ``None`` accepts any.
     district_areas
-        District code -> polygon, for ``where: {district: true}``.
+        District code -> polygon: for ``where: {district: true}``, and the territory in
+        which the file's rules bind (every road inside the district's polygon).
 
     Raises
     ------
@@ -86,9 +238,11 @@ def parse_rules_text(
     district = str(data.get("district", ""))
     if not district:
         problems.append(f"{source}: field 'district': missing (a district code such as 440304)")
+    territory = (district_areas or {}).get(district)
     items = data.get("rules")
     if not isinstance(items, list):
         raise RuleError([*problems, f"{source}: field 'rules': must be a list"])
+    permits = _parse_permits(data.get("permits"), source, district, district_areas, problems)
     known = set(known_classes) if known_classes is not None else None
     rules: list[Rule] = []
     seen: set[str] = set()
@@ -110,105 +264,22 @@ def parse_rules_text(
         effect = r.get("effect")
         if effect not in EFFECTS:
             bad("effect", f"must be one of {list(EFFECTS)}, got {effect!r}")
-        vf = vt = None
-        try:
-            vf = _date(r["valid_from"]) if r.get("valid_from") is not None else None
-        except ValueError:
-            bad("valid_from", f"not a date YYYY-MM-DD: {r.get('valid_from')!r}")
-        try:
-            vt = _date(r["valid_to"]) if r.get("valid_to") is not None else None
-        except ValueError:
-            bad("valid_to", f"not a date YYYY-MM-DD: {r.get('valid_to')!r}")
-        if vf and vt and vt < vf:
-            bad("valid_to", f"{vt} is before valid_from {vf}")
-        for fld in ("when", "except_when"):
-            if r.get(fld) is not None:
-                try:
-                    parse_hours(str(r[fld]))
-                except HoursError as exc:
-                    bad(fld, str(exc))
-        if r.get("when") is not None and r.get("except_when") is not None:
-            bad("except_when", "give either 'when' or 'except_when', not both")
-        days = str(r.get("days", "all"))
-        if days not in DAY_KINDS:
-            bad("days", f"must be one of {list(DAY_KINDS)}, got {days!r}")
-        veh = r.get("vehicles") or {}
-        if not isinstance(veh, dict):
-            bad(
-                "vehicles",
-                "must be a mapping (classes, weight_classes, fuels, min_gross_weight_kg)",
-            )
-            veh = {}
-        classes = _str_set(veh.get("classes"))
-        if known is not None and classes - known:
-            bad(
-                "vehicles.classes",
-                f"unknown vehicle class(es) {sorted(classes - known)}; known: {sorted(known)}",
-            )
-        wcs = _str_set(veh.get("weight_classes"))
-        if wcs - set(WEIGHT_CLASSES):
-            bad(
-                "vehicles.weight_classes",
-                f"unknown {sorted(wcs - set(WEIGHT_CLASSES))}; known: {list(WEIGHT_CLASSES)}",
-            )
-        fuels = _str_set(veh.get("fuels"))
-        if fuels - set(FUELS):
-            bad("vehicles.fuels", f"unknown {sorted(fuels - set(FUELS))}; known: {list(FUELS)}")
-        mgw = veh.get("min_gross_weight_kg") or 0
-        if isinstance(mgw, bool) or not isinstance(mgw, int | float) or mgw < 0:
-            bad("vehicles.min_gross_weight_kg", f"must be a number of kg >= 0, got {mgw!r}")
-            mgw = 0
-        where_raw = r.get("where") or {}
-        if not isinstance(where_raw, dict):
-            bad("where", "must be a mapping")
-            where_raw = {}
-        area: BaseGeometry | None = None
-        if where_raw.get("district"):
-            area = (district_areas or {}).get(district)
-            if area is None:
-                bad("where.district", f"no polygon known for district {district!r}")
-        if "polygon" in where_raw:
-            poly = where_raw["polygon"]
-            gcj = str(where_raw.get("coordinates", "wgs84")).lower()
-            if gcj not in ("wgs84", "gcj02"):
-                bad("where.coordinates", f"must be 'wgs84' or 'gcj02', got {gcj!r}")
-            ok = (
-                isinstance(poly, list)
-                and len(poly) >= 4
-                and all(
-                    isinstance(p, list | tuple)
-                    and len(p) == 2
-                    and all(isinstance(x, int | float) for x in p)
-                    for p in poly
-                )
-            )
-            if not ok:
-                bad("where.polygon", "must be a list of at least 4 [lon, lat] pairs")
-            elif list(poly[0]) != list(poly[-1]):
-                bad(
-                    "where.polygon",
-                    f"unclosed polygon: first point {list(poly[0])} != last point {list(poly[-1])}",
-                )
-            else:
-                pts = [
-                    gcj02_to_wgs84(float(x), float(y)) if gcj == "gcj02" else (float(x), float(y))
-                    for x, y in poly
-                ]
-                shp = Polygon(pts)
-                if not shp.is_valid:
-                    bad("where.polygon", "polygon is not valid (it crosses itself)")
-                else:
-                    area = shp if area is None else area.intersection(shp)
-        way_ids: frozenset[int] = frozenset()
-        try:
-            way_ids = frozenset(int(x) for x in (where_raw.get("way_ids") or []))
-        except (TypeError, ValueError):
-            bad("where.way_ids", "must be a list of OSM way ids")
-        mw = r.get("max_weight_t")
-        if effect == "max_weight" and (
-            isinstance(mw, bool) or not isinstance(mw, int | float) or mw <= 0
-        ):
-            bad("max_weight_t", f"a max_weight rule needs a positive number of tonnes, got {mw!r}")
+        vf, vt, when, except_when, days = _parse_time(r, bad)
+        selector = _parse_vehicles(r.get("vehicles") or {}, bad, known)
+        where = _parse_where(r.get("where") or {}, bad, district, district_areas)
+        limits: dict[str, float | None] = {}
+        for eff, fld in LIMIT_FIELDS.items():
+            val = r.get(fld)
+            if effect == eff and (not _number(val) or val <= 0):
+                unit = "tonnes" if fld.endswith("_t") else "metres"
+                bad(fld, f"a {eff} rule needs a positive number of {unit}, got {val!r}")
+            elif val is not None and effect != eff:
+                bad(fld, f"only a {eff} rule takes {fld} (this rule's effect is {effect!r})")
+            limits[fld] = float(val) if _number(val) else None
+        exempt = _str_set(r.get("exempt_permits"))
+        allow_unmatched = r.get("allow_unmatched", False)
+        if not isinstance(allow_unmatched, bool):
+            bad("allow_unmatched", f"must be true or false, got {allow_unmatched!r}")
         if problems and problems[-1].startswith(here):
             continue
         rules.append(
@@ -220,25 +291,105 @@ def parse_rules_text(
                 source=str(r.get("source", "")),
                 valid_from=vf,
                 valid_to=vt,
-                vehicles=VehicleSelector(classes, wcs, fuels, int(mgw)),
-                where=Where(
-                    area=area,
-                    road_names=_str_set(where_raw.get("road_names")),
-                    way_ids=way_ids,
-                    highways=_str_set(where_raw.get("highways")),
-                    points=_str_set(where_raw.get("points")),
-                ),
-                when=str(r["when"]) if r.get("when") is not None else None,
-                except_when=str(r["except_when"]) if r.get("except_when") is not None else None,
+                vehicles=selector,
+                where=where,
+                when=when,
+                except_when=except_when,
                 days=days,
-                max_weight_t=float(mw) if isinstance(mw, int | float) else None,
-                exempt_permits=_str_set(r.get("exempt_permits")),
+                exempt_permits=exempt,
                 origin=source,
+                territory=territory,
+                allow_unmatched=bool(allow_unmatched),
+                **limits,
             )
         )
     if problems:
         raise RuleError(problems)
-    return RuleSet(tuple(rules), (source,))
+    return RuleSet(tuple(rules), (source,), permits)
+
+
+def _parse_permits(
+    items: Any,
+    source: str,
+    district: str,
+    district_areas: Mapping[str, BaseGeometry] | None,
+    problems: list[str],
+) -> tuple[Permit, ...]:
+    """The file's ``permits:`` list: where and when each permit exempts its holders."""
+    if items is None:
+        return ()
+    if not isinstance(items, list):
+        problems.append(f"{source}: field 'permits': must be a list")
+        return ()
+    out: list[Permit] = []
+    seen: set[str] = set()
+    for i, p in enumerate(items):
+        pid = str(p.get("id")) if isinstance(p, dict) and p.get("id") else f"#{i + 1}"
+        here = f"{source}: permit {pid}"
+
+        def bad(fld: str, msg: str, _here: str = here) -> None:
+            problems.append(f"{_here}: field '{fld}': {msg}")
+
+        if not isinstance(p, dict):
+            problems.append(f"{here}: must be a mapping")
+            continue
+        if "id" not in p:
+            bad("id", "missing")
+        elif pid in seen:
+            bad("id", "duplicate permit id")
+        seen.add(pid)
+        vf, vt, when, except_when, days = _parse_time(p, bad)
+        where = _parse_where(p.get("where") or {}, bad, district, district_areas)
+        grants = p.get("grants_osm_permit", False)
+        if not isinstance(grants, bool):
+            bad("grants_osm_permit", f"must be true or false, got {grants!r}")
+        if problems and problems[-1].startswith(here):
+            continue
+        out.append(
+            Permit(
+                id=pid,
+                title=str(p.get("title", pid)),
+                district=district,
+                where=where,
+                territory=(district_areas or {}).get(district),
+                when=when,
+                except_when=except_when,
+                days=days,
+                valid_from=vf,
+                valid_to=vt,
+                grants_osm_permit=bool(grants),
+                origin=source,
+            )
+        )
+    return tuple(out)
+
+
+def conflicts(rules: RuleSet) -> list[str]:
+    """Pairs of permissive rules of one kind and equal specificity that may cover the same
+    place with different hours (both then apply: their windows are united)."""
+    out = []
+    perm = [r for r in rules.rules if r.effect == "stationing_allowed"]
+    for i, a in enumerate(perm):
+        for b in perm[i + 1 :]:
+            if a.district != b.district or a.where.specificity != b.where.specificity:
+                continue
+            if (a.when, a.except_when, a.days) == (b.when, b.except_when, b.days):
+                continue
+            wa, wb = a.where, b.where
+            overlap = (
+                (not wa.points or not wb.points or bool(wa.points & wb.points))
+                and (wa.area is None or wb.area is None or wa.area.intersects(wb.area))
+                and (not wa.road_names or not wb.road_names or bool(wa.road_names & wb.road_names))
+                and (not wa.highways or not wb.highways or bool(wa.highways & wb.highways))
+            )
+            if overlap:
+                out.append(
+                    f"{a.origin}: rule {a.id} and {b.origin}: rule {b.id}: both "
+                    f"{a.effect} with equally specific places and different hours "
+                    f"({a.when or a.except_when!r} vs {b.when or b.except_when!r}); "
+                    "where both cover a point its windows are united"
+                )
+    return out
 
 
 def load_rules(
@@ -282,4 +433,4 @@ def load_rules(
     dup = sorted({i for i in ids if ids.count(i) > 1})
     if dup:
         raise RuleError([f"rule id(s) {dup} appear in more than one file"])
-    return out
+    return RuleSet(out.rules, out.files, out.permits, tuple(conflicts(out)))
