@@ -107,6 +107,7 @@ class VehicleClass(Base):
     tail_lift: Mapped[bool] = mapped_column(Boolean, default=False)
     height_m: Mapped[float] = mapped_column(Float, default=2.8, server_default="2.8")
     length_m: Mapped[float] = mapped_column(Float, default=6.0, server_default="6.0")
+    width_m: Mapped[float] = mapped_column(Float, default=2.1, server_default="2.1")
 
 
 class Vehicle(Base):

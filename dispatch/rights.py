@@ -1,20 +1,56 @@
-"""Road rights from rule files (no database): for check-plan, the map and benchmarks."""
+"""Road rights: the one rule set that planning, edits, re-plans, slot suggestions,
+``check-plan``, ``rules show/geojson`` and the dispatcher map's rule layer all use.
+
+Every district's rule file, every active temporary closure (of every district) and the
+graph's OSM access tags, over the road graph's edge table. Rules are territorial: a
+district's rules bind every vehicle on the roads inside that district's polygon,
+whatever district the vehicle is planned for (see docs/road-rules.md), so nothing here
+depends on the district being planned.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import yaml
 from shapely.geometry import shape
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from dispatch.planning import RoadRights
+from dispatch import models as m
 from dispatch.settings import Settings
+from road_rules.edges import EdgeTable
+from road_rules.errors import RuleError
+from road_rules.evaluate import where_mask
 from road_rules.export import rules_geojson
+from road_rules.model import Rule, RuleSet
 from road_rules.osm_tags import rules_from_tags
-from road_rules.parse import load_rules
+from road_rules.parse import load_rules, parse_rules_text
 from routing.network import RoadNetwork
 from routing.rules_bridge import edge_table
+
+#: The source name of the dispatchers' temporary closures in messages and rule origins.
+CLOSURES = "temporary rules (database)"
+
+
+@dataclass
+class RoadRights:
+    """All rules (files + closures + OSM tags) over the road graph's edge table."""
+
+    rules: RuleSet
+    table: EdgeTable
+    skipped_tags: list[str] = field(default_factory=list)
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What loading reported without refusing: conflicts, selections matching nothing."""
+        return self.rules.warnings
 
 
 def district_areas(settings: Settings) -> dict[str, Any]:
@@ -26,23 +62,149 @@ def district_areas(settings: Settings) -> dict[str, Any]:
     }
 
 
-def file_rights(settings: Settings, network: RoadNetwork, rules_dir: Path, code: str) -> RoadRights:
-    """A district's rules from files plus the graph's OSM tag rules.
+def unmatched(
+    rules: Iterable[Rule], table: EdgeTable, point_refs: frozenset[str] | None = None
+) -> tuple[list[str], list[str]]:
+    """Rules whose named roads, road types, ways or points select nothing in their
+    district: (errors, warnings). Each road name is tried on its own, so one misspelt
+    name among three is reported. A rule with ``allow_unmatched: true`` gives a warning."""
+    errors: list[str] = []
+    warnings: list[str] = []
+    for r in rules:
+        if r.origin == "osm":
+            continue
+        w = r.where
+        found: list[str] = []
+        # Names and ways one by one (a typo hides in a list); road types as a group (a
+        # district without motorways is no mistake).
+        for fld, values in (
+            ("road_names", w.road_names),
+            ("highways", frozenset({w.highways}) if w.highways else frozenset()),
+            ("way_ids", w.way_ids),
+        ):
+            for value in sorted(values, key=str):
+                one = type(w)(
+                    area=w.area,
+                    **{fld: value if fld == "highways" else frozenset({value})},  # type: ignore[arg-type]
+                )
+                if not np.any(where_mask(table, one, r.territory)):
+                    shown = sorted(value) if fld == "highways" else value
+                    found.append(
+                        f"field 'where.{fld}': {shown!r} matches no road in district {r.district}"
+                        + (" (inside the rule's polygon)" if w.area is not None else "")
+                    )
+        if (
+            (w.road_names or w.highways or w.way_ids)
+            and not found
+            and not np.any(where_mask(table, w, r.territory))
+        ):
+            found.append("field 'where': the criteria together select no road")
+        if point_refs is not None:
+            for ref in sorted(w.points - point_refs):
+                found.append(f"field 'where.points': no collection point {ref!r}")
+        for msg in found:
+            line = f"{r.origin}: rule {r.id}: {msg}"
+            (warnings if r.allow_unmatched or r.origin == CLOSURES else errors).append(line)
+    return errors, warnings
+
+
+def road_rights(
+    network: RoadNetwork,
+    rules_dir: Path | None,
+    *,
+    areas: Mapping[str, BaseGeometry],
+    known_classes: Iterable[str] | None = None,
+    closures: Mapping[str, list[dict[str, Any]]] | None = None,
+    point_refs: frozenset[str] | None = None,
+) -> RoadRights:
+    """The one rule set: rule files under ``rules_dir``, temporary closures (district code
+    -> rule entries), and the graph's OSM access tags.
 
     Raises
     ------
     road_rules.errors.RuleError
-        When a rule file is invalid.
+        A rule file is invalid, or a rule's roads or points match nothing (file, rule id
+        and field named).
     """
     table = edge_table(network)
     osm, skipped = rules_from_tags(table)
-    files = load_rules([rules_dir], district_areas=district_areas(settings))
-    return RoadRights((files + osm).for_district(code), table, skipped)
+    rules = RuleSet(())
+    if rules_dir is not None and Path(rules_dir).exists():
+        rules = load_rules([rules_dir], known_classes=known_classes, district_areas=areas)
+    for code, entries in sorted((closures or {}).items()):
+        if entries:
+            text = yaml.safe_dump({"district": code, "rules": entries}, allow_unicode=True)
+            rules = rules + parse_rules_text(text, CLOSURES, district_areas=areas)
+    errors, warnings = unmatched(rules.rules, table, point_refs)
+    if errors:
+        raise RuleError(errors)
+    rules = rules + osm
+    return RoadRights(
+        RuleSet(rules.rules, rules.files, rules.permits, rules.warnings + tuple(warnings)),
+        table,
+        skipped,
+    )
 
 
-def district_rules_geojson(settings: Settings, network: RoadNetwork, code: str) -> dict[str, Any]:
-    """Zones and restricted roads of one district for the dispatcher map."""
-    if settings.rules_dir is None or not Path(settings.rules_dir).exists():
-        return {"type": "FeatureCollection", "features": []}
-    rights = file_rights(settings, network, settings.rules_dir, code)
-    return rules_geojson(rights.rules, rights.table)
+def session_rights(session: Session, network: RoadNetwork, rules_dir: Path | None) -> RoadRights:
+    """:func:`road_rights` with districts, vehicle classes, collection points and every
+    active temporary closure read from the database."""
+    areas = {d.code: shape(d.boundary) for d in session.scalars(select(m.District))}
+    known = list(session.scalars(select(m.VehicleClass.code)))
+    points = frozenset(session.scalars(select(m.CollectionPoint.ref)))
+    closures: dict[str, list[dict[str, Any]]] = {}
+    for row, code in session.execute(
+        select(m.TemporaryRule, m.District.code)
+        .join(m.District)
+        .where(m.TemporaryRule.active.is_(True))
+        .order_by(m.TemporaryRule.id)
+    ):
+        closures.setdefault(code, []).append(row.rule)
+    return road_rights(
+        network,
+        rules_dir,
+        areas=areas,
+        known_classes=known or None,
+        closures=closures,
+        point_refs=points or None,
+    )
+
+
+def file_rights(settings: Settings, network: RoadNetwork, rules_dir: Path | None) -> RoadRights:
+    """:func:`road_rights` from the files alone (no database: no closures), with the
+    districts of the bundled (or configured) GeoJSON."""
+    return road_rights(network, rules_dir, areas=district_areas(settings))
+
+
+def district_rules_geojson(
+    rights: RoadRights, code: str, *, include_osm: bool = True
+) -> dict[str, Any]:
+    """Zones and restricted roads that bind inside one district, for the dispatcher map:
+    the district's own rules and closures (and the OSM access rules)."""
+    own = RuleSet(
+        tuple(
+            r
+            for r in rights.rules.rules
+            if r.district == code or (include_osm and r.origin == "osm")
+        )
+    )
+    return rules_geojson(own, rights.table)
+
+
+def check_rules_dir(settings: Settings, network: RoadNetwork, rules_dir: Path) -> list[str]:
+    """Load the rule files as planning would; the warnings (a RuleError when refused)."""
+    return list(file_rights(settings, network, rules_dir).warnings)
+
+
+__all__ = [
+    "CLOSURES",
+    "RoadRights",
+    "RuleError",
+    "check_rules_dir",
+    "district_areas",
+    "district_rules_geojson",
+    "file_rights",
+    "road_rights",
+    "session_rights",
+    "unmatched",
+]

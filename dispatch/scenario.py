@@ -286,6 +286,7 @@ def import_scenario(
             "tail_lift": bool(r.get("tail_lift", False)) if isinstance(r, dict) else False,
             "height_m": c.number(r, w, "height_m", minimum=0.5, default=2.8),
             "length_m": c.number(r, w, "length_m", minimum=1.0, default=6.0),
+            "width_m": c.number(r, w, "width_m", minimum=0.5, default=2.1),
         }
         if row["weight_class"] and row["weight_class"] not in WEIGHT_CLASSES:
             c.fail(

@@ -196,7 +196,7 @@ class Rule:
     #: only there (None: no polygon known, or an OSM tag rule, which binds its own edges).
     territory: BaseGeometry | None = None
     allow_unmatched: bool = False  # a selection that matches nothing is a warning, not an error
-    osm_tags: tuple[tuple[str, str], ...] = ()  # osm_access: the access tags of its edges
+    osm_tags: tuple[tuple[str, Any], ...] = ()  # osm_access: the access tags of its edges
 
     def valid_on(self, day: dt.date) -> bool:
         """Whether ``day`` is inside the rule's validity dates."""

@@ -1,9 +1,10 @@
 """OSM access tags on the graph turned into rules.
 
-Permanent tags (``hgv=no``, ``maxweight=5``, ``motor_vehicle=no``) and conditional ones
-(``hgv:conditional = no @ (Mo-Fr 07:00-09:00); ...``) both become rules with ids like
-``osm:hgv:conditional#3``, so the legality checker cites them. Where a rule file and a
-tag disagree, both are applied: whichever forbids more wins.
+Every distinct set of access tags (the hierarchy, ``*:conditional``, dimension limits,
+``highway=busway``, ``oneway:conditional``) becomes one ``osm_access`` rule over its
+edges, with an id like ``osm:motor_vehicle=permit#3`` so the legality checker cites it;
+:mod:`road_rules.access` reads the tags for each vehicle. Where a rule file and a tag
+disagree, both are applied: whichever forbids more wins.
 """
 
 from __future__ import annotations
@@ -12,17 +13,7 @@ import re
 from typing import Any
 
 from road_rules.edges import EdgeTable
-from road_rules.hours import HoursError, parse_hours
-from road_rules.model import Rule, RuleSet, VehicleSelector, Where
-
-_NO = {"no", "private", "agricultural", "forestry"}
-_GROUPS = {
-    # tag prefix -> who it binds
-    "hgv": VehicleSelector(min_gross_weight_kg=3501),
-    "goods": VehicleSelector(),
-    "motor_vehicle": VehicleSelector(),
-    "access": VehicleSelector(),
-}
+from road_rules.model import Rule, RuleSet, Where
 
 
 def parse_conditional(value: str) -> list[tuple[str, str]]:
@@ -48,60 +39,67 @@ def parse_conditional(value: str) -> list[tuple[str, str]]:
     return out
 
 
-def _tonnes(v: str) -> float | None:
-    m = re.match(r"^\s*(\d+(?:\.\d+)?)\s*(t|kg)?\s*$", v)
-    if not m:
-        return None
-    x = float(m.group(1))
-    return x / 1000 if m.group(2) == "kg" else x
+def _hashable(v: Any) -> Any:
+    return tuple(str(x) for x in v) if isinstance(v, list) else v
+
+
+def _plain(v: Any) -> Any:
+    return list(v) if isinstance(v, tuple) else v
+
+
+#: Tags that alone never restrict anyone: an edge with only these needs no rule.
+_NEUTRAL = ("highway", "oneway", "reversed")
 
 
 def rules_from_tags(table: EdgeTable) -> tuple[RuleSet, list[str]]:
-    """Rules read from the edges' OSM tags, and the conditions that could not be used."""
-    skipped: list[str] = []
-    groups: dict[tuple[str, str, str], list[int]] = {}  # (effect/kind, value, condition) -> edges
+    """One ``osm_access`` rule per distinct set of access tags on the graph's edges, and
+    the tag values or conditions that could not be read.
 
-    def add(key: tuple[str, str, str], i: int) -> None:
-        groups.setdefault(key, []).append(i)
+    The rule carries the tags; :func:`road_rules.access.access_periods` decides, per
+    vehicle and day, when its edges are closed, permit-only or destination-only (see the
+    tag table in docs/road-rules.md). Ids read ``osm:<tags>#n`` so violations cite them.
+    """
+    from road_rules.access import ACCESS_TAGS, unreadable
 
+    groups: dict[tuple[tuple[str, Any], ...], list[int]] = {}
     for i, tags in enumerate(table.tags):
-        for tag, raw in tags.items():
-            values = raw if isinstance(raw, list) else [raw]
-            for val in (str(x) for x in values):
-                if tag in _GROUPS and val.strip().lower() in _NO:
-                    add((tag, "no", ""), i)
-                elif tag == "maxweight" and _tonnes(val) is not None:
-                    add(("maxweight", val.strip(), ""), i)
-                elif tag.endswith(":conditional"):
-                    base = tag.removesuffix(":conditional")
-                    for v, cond in parse_conditional(val):
-                        try:
-                            parse_hours(cond)
-                        except HoursError:
-                            skipped.append(
-                                f"edge {table.u[i]}->{table.v[i]}: {tag}={val!r}: condition {cond!r} is not a time"
-                            )
-                            continue
-                        if base in _GROUPS and v.lower() in _NO:
-                            add((tag, "no", cond), i)
-                        elif base == "maxweight" and _tonnes(v) is not None:
-                            add((tag, v, cond), i)
+        sig = tuple(
+            sorted((k, _hashable(v)) for k, v in tags.items() if k in ACCESS_TAGS and v is not None)
+        )
+        keys = {k for k, _ in sig}
+        hw = dict(sig).get("highway")
+        bus = hw in ("busway", "bus_guideway") or (
+            isinstance(hw, tuple) and bool({"busway", "bus_guideway"} & set(hw))
+        )
+        if keys <= set(_NEUTRAL) and not bus:
+            continue
+        if "oneway:conditional" not in keys:
+            sig = tuple((k, v) for k, v in sig if k != "reversed")
+        groups.setdefault(sig, []).append(i)
     rules = []
-    for n, ((tag, val, cond), edges) in enumerate(sorted(groups.items()), start=1):
-        ways = frozenset(w for e in edges for w in table.way_ids[e])
-        base = tag.removesuffix(":conditional")
-        common: dict[str, Any] = {
-            "id": f"osm:{tag}#{n}",
-            "title": f"OSM {tag}={val}" + (f" @ ({cond})" if cond else ""),
-            "district": "*",
-            "source": "OpenStreetMap tags",
-            "where": Where(way_ids=ways),
-            "when": cond or None,
-            "origin": "osm",
-        }
-        if base == "maxweight":
-            t = _tonnes(val)
-            rules.append(Rule(effect="max_weight", max_weight_t=t, **common))
-        else:
-            rules.append(Rule(effect="no_entry", vehicles=_GROUPS[base], **common))
+    skipped: list[str] = []
+    for n, (sig, edges) in enumerate(sorted(groups.items(), key=lambda kv: kv[1][0]), start=1):
+        tags = {k: _plain(v) for k, v in sig}
+        shown = "; ".join(
+            f"{k}={'/'.join(v) if isinstance(v, tuple) else v}"
+            for k, v in sig
+            if k not in ("reversed", "oneway")
+            and (k != "highway" or len(sig) == 1 or "bus" in str(v))
+        )
+        for msg in unreadable(tags):
+            skipped.append(
+                f"{len(edges)} edge(s) from {table.u[edges[0]]}->{table.v[edges[0]]}: {msg}"
+            )
+        rules.append(
+            Rule(
+                id=f"osm:{shown or 'access'}#{n}",
+                title=f"OSM {shown}",
+                district="*",
+                effect="osm_access",
+                source="OpenStreetMap tags",
+                where=Where(edges=frozenset(edges)),
+                origin="osm",
+                osm_tags=sig,
+            )
+        )
     return RuleSet(tuple(rules), ("osm",)), skipped

@@ -392,10 +392,19 @@ def plan_rules(plan_id: int) -> Any:
     """The district's road rights: zones and restricted roads with their hours."""
     with state.db() as s:
         code = _plan_doc(s, plan_id)["plan"]["district"]["code"]
-    c = state.cache()
-    key = f"rules:{code}"
-    if key not in c:
-        c[key] = rights.district_rules_geojson(_settings(), state.network(), code)
+        # The closures are part of the rule set: the memo is keyed by them.
+        closures = tuple(
+            s.scalars(
+                select(m.TemporaryRule.id)
+                .where(m.TemporaryRule.active.is_(True))
+                .order_by(m.TemporaryRule.id)
+            )
+        )
+        c = state.cache()
+        key = f"rules:{code}:{closures}"
+        if key not in c:
+            rr = rights.session_rights(s, state.network(), _settings().rules_dir)
+            c[key] = rights.district_rules_geojson(rr, code)
     return c[key]
 
 
