@@ -4,7 +4,10 @@ Parsing and weekday/time evaluation are done by opening-hours-py. Public holiday
 China's official ones (:mod:`road_rules.calendar`), not the library's list, which lacks
 the week-long holiday periods: rules whose selector names ``PH`` apply on official
 holidays (and override the other rules, as in OSM), the rest on other days. A make-up
-working day (a worked weekend day) is evaluated like an ordinary Wednesday.
+working day (a worked Saturday or Sunday) keeps its own weekday: a worked Saturday is a
+Saturday for ``Mo-Fr`` and ``Sa`` selectors (rules meant for every working day say so with
+``days: workdays``, see :mod:`road_rules.evaluate`). A date in a year the official calendar
+does not cover raises :class:`road_rules.calendar.CalendarError`, whatever the expression.
 """
 
 from __future__ import annotations
@@ -115,24 +118,21 @@ def _open_intervals(hours: oh.OpeningHours | None, day: dt.date) -> list[tuple[i
     return out
 
 
-def _ordinary_wednesday(day: dt.date, cal: ChinaCalendar) -> dt.date:
-    d = day - dt.timedelta(days=(day.weekday() - 2) % 7)
-    while cal.is_holiday(d):
-        d -= dt.timedelta(days=7)
-    return d
-
-
 def day_windows(
     expr: str, day: dt.date, calendar: ChinaCalendar | None = None
 ) -> list[tuple[int, int]]:
     """The open intervals of ``expr`` on ``day`` as seconds after local midnight.
 
-    An interval running past midnight is cut at 24:00 (86400).
+    An interval running past midnight is cut at 24:00 (86400). On an official holiday the
+    ``PH`` rules apply when the expression has any; every other day, make-up working days
+    included, is evaluated as its own weekday. Raises :class:`HoursError` for an invalid
+    expression and :class:`road_rules.calendar.CalendarError` for a ``day`` in a year the
+    calendar does not cover.
     """
     cal = calendar or default_calendar()
     split = _parse(expr)
-    if cal.is_holiday(day) and split.has_ph:
+    # Asked even when the expression has no PH rule, so an uncovered year always fails.
+    holiday = cal.is_holiday(day)
+    if holiday and split.has_ph:
         return _open_intervals(split.holiday, day)
-    if cal.is_makeup_workday(day):
-        return _open_intervals(split.normal, _ordinary_wednesday(day, cal))
     return _open_intervals(split.normal, day)
