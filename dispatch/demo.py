@@ -199,6 +199,9 @@ def generate(
                 "fuel": "electric",
                 "speed_profile": "light_electric",
                 "tail_lift": False,
+                "height_m": 2.9,
+                "length_m": 5.99,
+                "width_m": 2.05,
             },
             {
                 "code": "light_diesel",
@@ -208,6 +211,9 @@ def generate(
                 "fuel": "diesel",
                 "speed_profile": "light_truck",
                 "tail_lift": False,
+                "height_m": 2.9,
+                "length_m": 5.99,
+                "width_m": 2.05,
             },
             {
                 "code": "box_tail_lift",
@@ -217,6 +223,9 @@ def generate(
                 "fuel": "diesel",
                 "speed_profile": "box_truck",
                 "tail_lift": True,
+                "height_m": 3.4,
+                "length_m": 7.2,
+                "width_m": 2.3,
             },
         ],
     }

@@ -176,13 +176,18 @@ def _permit_exemptions(
     table: EdgeTable,
     calendar: ChinaCalendar | None,
     *,
+    district: str = "",
     osm_only: bool = False,
 ) -> list[Piece] | None:
-    """Where and when the permits ``held`` exempt their holder; None: everywhere, always
-    (a permit no file declares)."""
+    """Where and when the permits ``held`` exempt their holder from a rule of
+    ``district``: as that district's file declares them; None (everywhere, always) for a
+    permit the district does not declare. For OSM ``permit`` roads (``osm_only``), the
+    declarations with ``grants_osm_permit`` of every district, each in its own zone."""
     out: list[Piece] = []
     for pid in sorted(held):
         decls = rules.permit(pid)
+        if not osm_only:
+            decls = tuple(d for d in decls if d.district == district)
         if osm_only:
             decls = tuple(d for d in decls if d.grants_osm_permit)
             if not decls:
@@ -258,7 +263,7 @@ def rule_pieces(
         elif not held:
             out = [(a, b, mask) for a, b in iv]
         else:
-            ex = _permit_exemptions(rules, held, day, table, calendar)
+            ex = _permit_exemptions(rules, held, day, table, calendar, district=rule.district)
             out = [] if ex is None else _split_by_exemptions(iv, mask, ex)
     rules._memo[key] = out
     return out

@@ -146,8 +146,9 @@ class Permit:
     """A permit declared in a rule file: where and when it exempts its holders.
 
     A rule's ``exempt_permits`` spares a holder only on roads inside the permit's zone
-    while the permit is in force; a permit that no file declares is valid everywhere,
-    at all times. ``grants_osm_permit`` lets holders use OSM ``*=permit`` roads in the zone.
+    while the permit is in force, as the rule's own district declares the permit; a
+    permit that the district does not declare exempts everywhere in it, at all times.
+    ``grants_osm_permit`` lets holders use OSM ``*=permit`` roads in the zone.
     """
 
     id: str
