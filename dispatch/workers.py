@@ -33,6 +33,8 @@ from dispatch.db import make_engine, session_scope
 from dispatch.errors import InvalidInput
 from dispatch.planning import PlanningError, build_plan
 from dispatch.settings import Settings
+from road_rules.calendar import CalendarError
+from road_rules.errors import RuleError
 from routing.network import RoadNetwork, load_network
 from routing.problem import Limits
 
@@ -141,7 +143,9 @@ def run_job(database_url: str, job_id: int, *, worker: str | None = None) -> int
         with session_scope(engine) as s:
             log.info("plan job %s was completed by another attempt", job_id)
             return s.get_one(m.PlanJob, job_id).plan_id
-    except PlanningError as exc:
+    except (PlanningError, RuleError, CalendarError) as exc:
+        # A plan that cannot be built (bad rule file, a year without an official calendar)
+        # fails its job with the reason, on either worker backend.
         with session_scope(engine) as s:
             s.execute(
                 update(m.PlanJob)

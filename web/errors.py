@@ -17,6 +17,7 @@ from werkzeug.exceptions import HTTPException
 
 from dispatch.errors import DispatchError, InvalidInput
 from dispatch.planning import IllegalPlanError, PlanningError
+from road_rules.calendar import CalendarError
 from road_rules.errors import RuleError
 from routing.errors import RoutingError
 
@@ -67,5 +68,6 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(PlanningError)
     @app.errorhandler(RoutingError)
     @app.errorhandler(RuleError)
+    @app.errorhandler(CalendarError)
     def _domain(exc: Exception) -> Any:
         return _body(422, str(exc))
