@@ -18,35 +18,25 @@ from typing import Any
 
 import networkx as nx
 
+from road_rules.access import ACCESS_TAGS
 from routing.errors import NetworkError
 from routing.speeds import PROFILES
 
 #: Bump when the way the graph is built changes, to invalidate caches.
-LOADER_VERSION = 3  # 3: name:en kept (street search)
+#: 3: name:en kept (street search); 4: every tag road_rules.access reads (vehicle,
+#: maxwidth, maxaxleload, their :conditional forms ...) and the other names kept.
+LOADER_VERSION = 4
 
 #: OSM ``highway`` values a van may drive on: the road types the speed profiles know.
 DRIVABLE_HIGHWAYS = frozenset(k for table in PROFILES.values() for k in table)
 
-#: Way tags kept on the graph in addition to osmnx's defaults: road rights need them.
-TRUCK_TAGS = [
-    "hgv",
-    "maxweight",
-    "maxheight",
-    "maxlength",
-    "access",
-    "motor_vehicle",
-    "goods",
-    "service",
-    "hgv:conditional",
-    "maxweight:conditional",
-    "access:conditional",
-    "motor_vehicle:conditional",
-    "oneway:conditional",
-    "goods:conditional",
-]
+#: Way tags kept on the graph in addition to osmnx's defaults: road rights read them
+#: (``reversed`` and ``oneway`` are edge attributes osmnx sets itself).
+TRUCK_TAGS = [t for t in (*ACCESS_TAGS, "service") if t not in {"highway", "oneway", "reversed"}]
 
-#: Further way tags kept: the English street name, for street search (routing.streets).
-NAME_TAGS = ["name:en"]
+#: Further way tags kept: the names rules and street search match (routing.streets,
+#: road_rules ``road_names``).
+NAME_TAGS = ["name:en", "alt_name", "official_name", "ref"]
 
 DEFAULT_OSM = (
     Path(__file__).resolve().parent.parent / "data" / "osm" / "shenzhen-futian-nanshan.osm.bz2"

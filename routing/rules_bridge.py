@@ -6,10 +6,12 @@ from typing import Any
 
 from shapely.geometry import LineString
 
-from road_rules.edges import EdgeTable
+from road_rules.access import ACCESS_TAGS
+from road_rules.edges import EdgeTable, normalise_name
 from routing.network import RoadNetwork
 
-_RULE_TAGS = ("hgv", "goods", "motor_vehicle", "access", "maxweight")
+#: The names a rule's ``road_names`` matches (each value split on ";").
+NAME_KEYS = ("name", "name:en", "alt_name", "official_name", "ref")
 
 
 def _set(v: Any) -> frozenset[Any]:
@@ -18,8 +20,26 @@ def _set(v: Any) -> frozenset[Any]:
     return frozenset(v) if isinstance(v, list) else frozenset({v})
 
 
+def _names(d: dict[str, Any]) -> frozenset[str]:
+    """The normalised names of an edge (every name key, each value split on ";")."""
+    out = set()
+    for key in NAME_KEYS:
+        for value in _set(d.get(key)):
+            for part in str(value).split(";"):
+                n = normalise_name(part)
+                if n:
+                    out.add(n)
+    return frozenset(out)
+
+
 def edge_table(network: RoadNetwork) -> EdgeTable:
-    """Every directed edge of ``network`` with ways, road types, names, geometry, access tags."""
+    """Every directed edge of ``network`` with ways, road types, names, geometry, access tags.
+
+    ``names`` holds the normalised (:func:`road_rules.edges.normalise_name`) values of
+    ``name``, ``name:en``, ``alt_name``, ``official_name`` and ``ref``; ``tags`` every tag
+    :data:`road_rules.access.ACCESS_TAGS` lists that the edge carries (``highway`` and
+    osmnx's ``oneway`` and ``reversed`` included).
+    """
     cached: EdgeTable | None = network._compiled.get("edge_table")
     if cached is not None:
         return cached
@@ -30,7 +50,7 @@ def edge_table(network: RoadNetwork) -> EdgeTable:
         v.append(int(b))
         ways.append(frozenset(int(x) for x in _set(d.get("osmid"))))
         hws.append(frozenset(str(x) for x in _set(d.get("highway"))))
-        names.append(frozenset(str(x) for x in _set(d.get("name"))))
+        names.append(_names(d))
         geom = d.get("geometry")
         geoms.append(
             geom
@@ -39,7 +59,7 @@ def edge_table(network: RoadNetwork) -> EdgeTable:
                 [(g.nodes[a]["x"], g.nodes[a]["y"]), (g.nodes[b]["x"], g.nodes[b]["y"])]
             )
         )
-        tags.append({k: d[k] for k in d if k in _RULE_TAGS or k.endswith(":conditional")})
+        tags.append({k: d[k] for k in ACCESS_TAGS if k in d})
     table = EdgeTable(u, v, ways, hws, names, geoms, tags)
     network._compiled["edge_table"] = table
     return table
