@@ -672,28 +672,31 @@ def _forbidden_over_day(
 
 
 def test_rules_from_conditional_tags() -> None:
-    """hgv:conditional and maxweight:conditional become rules in force only in their hours,
-    binding vehicles over 3.5 t; 'delivery' (a permission) and non-time conditions are not rules."""
+    """Each distinct set of access tags becomes one osm_access rule over its edges; the
+    conditional values bind only in their hours and only vehicles the key speaks for
+    (hgv: over 3.5 t); 'delivery' is destination-only (the planner never drives through,
+    the replay accepts it at a leg's ends); non-time conditions are reported, not used."""
     rs, skipped = rules_from_tags(make_table(OSM_TAGS))
-    by_title = {r.title: r for r in rs.rules}
-    assert set(by_title) == {
-        "OSM hgv:conditional=no @ (Mo-Fr 07:00-09:00)",
-        "OSM maxweight:conditional=3.5 @ (22:00-06:00)",
-        "OSM maxweight=10 t",
-    }
-    hgv = by_title["OSM hgv:conditional=no @ (Mo-Fr 07:00-09:00)"]
-    assert hgv.effect == "no_entry" and hgv.where.way_ids == {103}
-    assert hgv.id.startswith("osm:hgv:conditional#") and hgv.district == "*"
-    mw = by_title["OSM maxweight:conditional=3.5 @ (22:00-06:00)"]
-    assert mw.effect == "max_weight" and mw.max_weight_t == 3.5 and mw.when == "22:00-06:00"
-    assert by_title["OSM maxweight=10 t"].when is None
+    assert all(r.effect == "osm_access" and r.district == "*" for r in rs.rules)
+    by_edges = {tuple(sorted(r.where.edges)): r for r in rs.rules}
+    assert set(by_edges) == {(0,), (4, 5), (9,)}
+    hgv = by_edges[(4, 5)]
+    assert hgv.id.startswith("osm:hgv:conditional=") and dict(hgv.osm_tags)["hgv:conditional"]
     assert len(skipped) == 1 and "snow" in skipped[0] and "6->7" in skipped[0]
-    # A 7.5 t box truck: the tagged road is closed only in the tagged hours.
-    assert _forbidden_over_day(rs, BOX, TUESDAY, (3, 4)) == [(hm("07:00"), hm("09:00"))]
-    assert _forbidden_over_day(rs, BOX, TUESDAY, (4, 3)) == [(hm("07:00"), hm("09:00"))]
-    assert _forbidden_over_day(rs, BOX, SATURDAY, (3, 4)) == []
+    # A 7.5 t box truck: closed in the tagged hours, destination-only at night (planner view).
+    night = [(0, hm("06:00")), (hm("07:00"), hm("09:00")), (hm("22:00"), DAY_S)]
+    assert _forbidden_over_day(rs, BOX, TUESDAY, (3, 4)) == night
+    assert _forbidden_over_day(rs, BOX, TUESDAY, (4, 3)) == night
+    assert _forbidden_over_day(rs, BOX, SATURDAY, (3, 4)) == [
+        (0, hm("06:00")),
+        (hm("22:00"), DAY_S),
+    ]
+    # The replay's view: only the 'no' hours block; destination is judged per leg.
+    table = make_table(OSM_TAGS)
+    assert blocking_rules_at(rs, BOX, TUESDAY, hm("08:00"), table, 4)
+    assert not blocking_rules_at(rs, BOX, TUESDAY, hm("23:00"), table, 4)
     assert _forbidden_over_day(rs, BOX, TUESDAY, (6, 7)) == [(0, hm("06:00")), (hm("22:00"), DAY_S)]
-    assert _forbidden_over_day(rs, LIGHT_DIESEL, TUESDAY, (3, 4)) == [(hm("07:00"), hm("09:00"))]
+    assert _forbidden_over_day(rs, LIGHT_DIESEL, TUESDAY, (3, 4)) == night
     # 2.8 t: neither an hgv nor over the 3.5 t limit; nothing is forbidden all day.
     assert all(not b.forbidden for b in bands(rs, MINI, TUESDAY, make_table(OSM_TAGS)))
     # Untagged roads stay open.
@@ -716,7 +719,11 @@ rules:
     )
     rs = file_rules + osm
     assert rs.for_district("440304").rules == rs.rules  # OSM rules (district '*') are kept
-    assert _forbidden_over_day(rs, BOX, TUESDAY, (3, 4)) == [(hm("07:00"), hm("10:00"))]
+    assert _forbidden_over_day(rs, BOX, TUESDAY, (3, 4)) == [
+        (0, hm("06:00")),  # hgv=delivery at night: destination-only, never driven through
+        (hm("07:00"), hm("10:00")),
+        (hm("22:00"), DAY_S),
+    ]
     at_0830 = next(
         b for b in bands(rs, BOX, TUESDAY, make_table(OSM_TAGS)) if b.contains(hm("08:30"))
     )
