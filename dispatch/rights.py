@@ -29,7 +29,7 @@ from road_rules.edges import EdgeTable
 from road_rules.errors import RuleError
 from road_rules.evaluate import where_mask
 from road_rules.export import rules_geojson
-from road_rules.model import Rule, RuleSet
+from road_rules.model import Rule, RuleSet, Where
 from road_rules.osm_tags import rules_from_tags
 from road_rules.parse import load_rules, parse_rules_text
 from routing.network import RoadNetwork
@@ -77,22 +77,23 @@ def unmatched(
         found: list[str] = []
         # Names and ways one by one (a typo hides in a list); road types as a group (a
         # district without motorways is no mistake).
-        for fld, values in (
-            ("road_names", w.road_names),
-            ("highways", frozenset({w.highways}) if w.highways else frozenset()),
-            ("way_ids", w.way_ids),
-        ):
-            for value in sorted(values, key=str):
-                one = type(w)(
-                    area=w.area,
-                    **{fld: value if fld == "highways" else frozenset({value})},  # type: ignore[arg-type]
+        singles: list[tuple[str, Any, Where]] = [
+            ("road_names", n, Where(area=w.area, road_names=frozenset({n})))
+            for n in sorted(w.road_names)
+        ]
+        singles += [
+            ("way_ids", x, Where(area=w.area, way_ids=frozenset({x}))) for x in sorted(w.way_ids)
+        ]
+        if w.highways:
+            singles.append(
+                ("highways", sorted(w.highways), Where(area=w.area, highways=w.highways))
+            )
+        for fld, shown, one in singles:
+            if not np.any(where_mask(table, one, r.territory)):
+                found.append(
+                    f"field 'where.{fld}': {shown!r} matches no road in district {r.district}"
+                    + (" (inside the rule's polygon)" if w.area is not None else "")
                 )
-                if not np.any(where_mask(table, one, r.territory)):
-                    shown = sorted(value) if fld == "highways" else value
-                    found.append(
-                        f"field 'where.{fld}': {shown!r} matches no road in district {r.district}"
-                        + (" (inside the rule's polygon)" if w.area is not None else "")
-                    )
         if (
             (w.road_names or w.highways or w.way_ids)
             and not found

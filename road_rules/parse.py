@@ -269,7 +269,7 @@ def parse_rules_text(
         where = _parse_where(r.get("where") or {}, bad, district, district_areas)
         limits: dict[str, float | None] = {}
         for eff, fld in LIMIT_FIELDS.items():
-            val = r.get(fld)
+            val: Any = r.get(fld)
             if effect == eff and (not _number(val) or val <= 0):
                 unit = "tonnes" if fld.endswith("_t") else "metres"
                 bad(fld, f"a {eff} rule needs a positive number of {unit}, got {val!r}")
@@ -300,7 +300,10 @@ def parse_rules_text(
                 origin=source,
                 territory=territory,
                 allow_unmatched=bool(allow_unmatched),
-                **limits,
+                max_weight_t=limits["max_weight_t"],
+                max_height_m=limits["max_height_m"],
+                max_length_m=limits["max_length_m"],
+                max_width_m=limits["max_width_m"],
             )
         )
     if problems:

@@ -158,6 +158,8 @@ def test_forbidden_subsets_never_shorten_or_get_used(
         assert not m.reachable[k, off].any() and not m.reachable[off, k].any()
     n = len(places)
     for i, j in itertools.product(range(n), range(n)):
+        if i == j:
+            continue  # staying put: reachable in 0 s even on a forbidden edge (tested elsewhere)
         if not m.reachable[i, j]:
             with pytest.raises(RoutingError):
                 m.leg(i, j)
