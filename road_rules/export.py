@@ -30,6 +30,12 @@ def rules_geojson(rules: RuleSet, table: EdgeTable) -> dict[str, Any]:
             },
             "exempt_permits": sorted(r.exempt_permits),
             "max_weight_t": r.max_weight_t,
+            "max_height_m": r.max_height_m,
+            "max_length_m": r.max_length_m,
+            "max_width_m": r.max_width_m,
+            "plate_last_digits": sorted(r.vehicles.plate_last_digits),
+            "district": r.district,
+            "osm_tags": {k: v if isinstance(v, str) else list(v) for k, v in r.osm_tags},
             "source": r.source,
             "origin": r.origin,
         }
