@@ -470,8 +470,60 @@ def cmd_rules_geojson(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _plan_edge_seconds(
+    settings: Settings, net: Any, plans: list[dict[str, Any]]
+) -> tuple[Any, list[str]]:
+    """``edge_seconds`` for the replay of plan JSON from a file: each van's class from its
+    JSON (speed profile, weight, height, length; ``LOOPVAN_SPEEDS`` overrides as the
+    planner applies them), else from the database's vehicle of that plate, else the
+    light-truck profile (with a note)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from dispatch.db import session_scope
+    from dispatch.planning import class_spec
+    from routing.edge_times import edge_seconds, spec_from_vehicle
+    from routing.restrictions import ClassSpec
+    from routing.speeds import load_speed_config
+
+    speeds = load_speed_config(settings.speeds_path) if settings.speeds_path else None
+    specs: dict[str, ClassSpec] = {}
+    notes: list[str] = []
+    missing = sorted(
+        {
+            v["plate"]
+            for p in plans
+            for v in p.get("vehicles", [])
+            if not v.get("speed_profile") and v.get("plate")
+        }
+    )
+    db: dict[str, ClassSpec] = {}
+    if missing:
+        try:
+            with session_scope(_engine(settings)) as s:
+                for veh in s.scalars(select(m.Vehicle).where(m.Vehicle.plate.in_(missing))):
+                    db[veh.plate] = class_spec(veh.vehicle_class, speeds)
+        except SQLAlchemyError:
+            pass  # no database: the fallback profile, with a note
+    for p in plans:
+        for v in p.get("vehicles", []):
+            plate = str(v.get("plate"))
+            if plate in specs:
+                continue
+            spec, note = spec_from_vehicle(v, db.get(plate), speeds)
+            specs[plate] = spec
+            if note:
+                notes.append(note)
+
+    def spec_of(veh: dict[str, Any]) -> ClassSpec:
+        hit = specs.get(str(veh.get("plate")))
+        return hit if hit is not None else spec_from_vehicle(veh, None, speeds)[0]
+
+    return edge_seconds(net, spec_of), notes
+
+
 def cmd_check_plan(args: argparse.Namespace, settings: Settings) -> int:
     from road_rules.legality import check_plan
+    from routing.rules_bridge import edge_table
 
     try:
         doc = json.loads(Path(args.file).read_text(encoding="utf-8"))
@@ -488,6 +540,9 @@ def cmd_check_plan(args: argparse.Namespace, settings: Settings) -> int:
     g = net.graph
     rules_dir = None if args.no_rules else (args.rules or settings.rules_dir)
     found = []
+    seconds, notes = _plan_edge_seconds(settings, net, plans)
+    for note in notes:
+        print(f"note: {note}")
     for p in plans:
         code = p["plan"]["district"]["code"]
         rights = _file_rights(settings, net, rules_dir, code) if rules_dir is not None else None
@@ -497,7 +552,8 @@ def cmd_check_plan(args: argparse.Namespace, settings: Settings) -> int:
                 p,
                 has_edge=g.has_edge,
                 rules=rights.rules if rights else None,
-                edges=rights.table if rights else None,
+                edges=rights.table if rights else edge_table(net),
+                edge_seconds=seconds,
             )
         ]
     if not found:

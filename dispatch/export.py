@@ -34,7 +34,14 @@ def _stop_ref(s: m.Stop) -> tuple[str, str, list[str], dict[str, Any]]:
             b.reference,
             b.address,
             sorted({x["material"] for x in b.materials}),
-            {"booking": {"reference": b.reference, "materials": b.materials, "est_kg": b.est_kg}},
+            {
+                "booking": {
+                    "reference": b.reference,
+                    "materials": b.materials,
+                    "est_kg": b.est_kg,
+                    "est_m3": b.est_m3,
+                }
+            },
         )
     if s.collection_point is not None:
         cp = s.collection_point
@@ -42,7 +49,15 @@ def _stop_ref(s: m.Stop) -> tuple[str, str, list[str], dict[str, Any]]:
             cp.ref,
             cp.name,
             ["paper", "metal", "plastic", "glass", "textiles"],
-            {"collection_point": {"compound": cp.compound, "households": cp.households}},
+            {
+                "collection_point": {
+                    "compound": cp.compound,
+                    "households": cp.households,
+                    # the stationing estimate the planner loads the van with
+                    "expected_kg": cp.expected_kg,
+                    "expected_m3": cp.expected_m3,
+                }
+            },
         )
     if s.transfer_station is not None:
         return s.transfer_station.ref, s.transfer_station.name, [], {}
@@ -75,6 +90,10 @@ def plan_json(session: Session, plan: m.Plan) -> dict[str, Any]:
                 "weight_class": v.vehicle_class.weight_class,
                 "gross_weight_kg": v.vehicle_class.gross_weight_kg,
                 "permits": list(v.permits or []),
+                "speed_profile": v.vehicle_class.speed_profile,
+                "height_m": v.vehicle_class.height_m,
+                "width_m": v.vehicle_class.width_m,
+                "length_m": v.vehicle_class.length_m,
             }
         )
         if v.break_start is not None and v.break_end is not None and v.break_minutes:
@@ -112,6 +131,8 @@ def plan_json(session: Session, plan: m.Plan) -> dict[str, Any]:
                     "start_edge": s.leg["start_edge"],
                     "end_edge": s.leg["end_edge"],
                 }
+                if "keys" in s.leg:  # legs stored before edge keys name node pairs only
+                    d["leg"]["keys"] = s.leg["keys"]
             d.update(extra)
             stops.append(d)
         routes.append(

@@ -39,6 +39,7 @@ from road_rules.model import RuleSet, VehicleInfo
 from road_rules.osm_tags import rules_from_tags
 from road_rules.parse import load_rules, parse_rules_text
 from routing.compiled import compile_graph
+from routing.edge_times import edge_seconds, spec_from_vehicle
 from routing.errors import SnapError
 from routing.matrix import MatrixCache, TravelMatrix
 from routing.network import RoadNetwork
@@ -499,7 +500,7 @@ def build_plan(
         "rules": len(rights.rules.rules),
         "rule_files": [Path(f).name for f in rights.rules.files if f != "osm"],
     }
-    replay(session, network, plan, rights)
+    replay(session, network, plan, rights, speeds=speeds)
     for old in session.scalars(
         select(m.Plan).where(
             m.Plan.district_id == district.id,
@@ -526,19 +527,34 @@ def build_plan(
     return plan
 
 
-def replay(session: Session, network: RoadNetwork, plan: m.Plan, rights: RoadRights) -> None:
-    """Export ``plan`` and replay it with the district's rules.
+def replay(
+    session: Session,
+    network: RoadNetwork,
+    plan: m.Plan,
+    rights: RoadRights,
+    *,
+    speeds: dict[str, dict[str, float]] | None = None,
+) -> None:
+    """Export ``plan`` and replay it with the district's rules, leg timings recomputed
+    with each van's class as the planner compiled it (``speeds``: the same overrides).
 
     Raises
     ------
     IllegalPlanError
         Listing every violation; the caller's transaction is then rolled back.
     """
+    own = {r.vehicle.plate: class_spec(r.vehicle.vehicle_class, speeds) for r in plan.routes}
+
+    def spec_of(veh: dict[str, Any]) -> ClassSpec:
+        hit = own.get(veh["plate"])
+        return hit if hit is not None else spec_from_vehicle(veh, speeds=speeds)[0]
+
     violations = check_plan(
         plan_json(session, plan),
         has_edge=network.graph.has_edge,
         rules=rights.rules,
         edges=rights.table,
+        edge_seconds=edge_seconds(network, spec_of),
     )
     if violations:
         raise IllegalPlanError(violations)
@@ -606,8 +622,11 @@ def _store(
                     "distance_m": leg.metres,
                     "nodes": leg.nodes,
                     "enter_s": [prev_dep + round(ms / 1000) for ms in leg.node_offsets_ms],
-                    "start_edge": list(leg.start_edge),
-                    "end_edge": list(leg.end_edge),
+                    # The exact edges: [u, v, osmnx key], and a key per pair of nodes
+                    # (parallel edges join some node pairs).
+                    "start_edge": [*leg.start_edge, leg.start_key],
+                    "end_edge": [*leg.end_edge, leg.end_key],
+                    "keys": leg.keys,
                 }
             route.stops.append(stop)
             prev_place, prev_dep = vis.place, vis.departure

@@ -29,6 +29,9 @@ class EdgeTable:
     names: list[frozenset[str]]
     geoms: list[LineString]  # WGS-84 lon/lat
     tags: list[dict[str, Any]]  # the OSM tags road rights read (hgv, maxweight, *:conditional, ...)
+    # osmnx edge key per edge (parallel edges join some node pairs); empty: not known
+    keys: list[int] = field(default_factory=list)
+    lengths: list[float] = field(default_factory=list)  # metres per edge; empty: not known
     _tree: shapely.STRtree | None = field(default=None, repr=False)
     _memo: dict[Any, Any] = field(default_factory=dict, repr=False)
 

@@ -9,7 +9,7 @@ are rebuilt on demand.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
@@ -22,7 +22,12 @@ from routing.snap import Snap
 
 @dataclass(frozen=True)
 class Leg:
-    """A leg between two places: the OSM nodes traversed and when each is entered."""
+    """A leg between two places: the OSM nodes traversed and when each is entered.
+
+    ``keys`` names the exact edge between each consecutive pair of ``nodes`` (the osmnx
+    edge key: parallel edges join some node pairs), ``start_key``/``end_key`` those of
+    ``start_edge``/``end_edge``; the fractions place the two ends along their edges.
+    """
 
     seconds: int
     metres: int
@@ -30,6 +35,11 @@ class Leg:
     node_offsets_ms: list[int]  # ms after departure at which each node is entered
     start_edge: tuple[int, int]  # OSM (u, v) of the edge the leg starts on
     end_edge: tuple[int, int]
+    keys: list[int] = field(default_factory=list)  # osmnx key per consecutive pair of nodes
+    start_key: int = 0  # osmnx key of start_edge
+    end_key: int = 0  # osmnx key of end_edge
+    start_fraction: float = 0.0  # where the leg starts along start_edge (0: its tail)
+    end_fraction: float = 0.0  # where it ends along end_edge
 
 
 #: Seconds / metres reported for a pair with no path (about 115 days: never feasible).
@@ -166,9 +176,20 @@ class TravelMatrix:
         a, b = self.snaps[i], self.snaps[j]
         start_edge = cg.edge_osm(a.edge)
         end_edge = cg.edge_osm(b.edge)
+        sk, ek = int(cg.ekey[a.edge]), int(cg.ekey[b.edge])
+        sf, ef = float(a.fraction), float(b.fraction)
         if i == j or (a.edge == b.edge and b.fraction >= a.fraction):
             return Leg(
-                int(self.seconds[i, j]), int(self.metres[i, j]), [], [], start_edge, end_edge
+                int(self.seconds[i, j]),
+                int(self.metres[i, j]),
+                [],
+                [],
+                start_edge,
+                end_edge,
+                start_key=sk,
+                end_key=ek,
+                start_fraction=sf,
+                end_fraction=ef,
             )
         src = int(cg.ev[a.edge])
         dst = int(cg.eu[b.edge])
@@ -190,9 +211,12 @@ class TravelMatrix:
         path.reverse()
         t = (1.0 - a.fraction) * float(cg.ems[a.edge])
         offsets = [round(t)]
+        keys = []
         for u, v in itertools.pairwise(path):
-            t += float(cg.ems[self._best[(u, v)]])
+            e = self._best[(u, v)]
+            t += float(cg.ems[e])
             offsets.append(round(t))
+            keys.append(int(cg.ekey[e]))
         return Leg(
             int(self.seconds[i, j]),
             int(self.metres[i, j]),
@@ -200,6 +224,11 @@ class TravelMatrix:
             offsets,
             start_edge,
             end_edge,
+            keys,
+            start_key=sk,
+            end_key=ek,
+            start_fraction=sf,
+            end_fraction=ef,
         )
 
 

@@ -45,9 +45,13 @@ def edge_table(network: RoadNetwork) -> EdgeTable:
         return cached
     g = network.graph
     u, v, ways, hws, names, geoms, tags = [], [], [], [], [], [], []
-    for a, b, d in g.edges(data=True):
+    keys: list[int] = []
+    lengths: list[float] = []
+    for a, b, ek, d in g.edges(keys=True, data=True):
         u.append(int(a))
         v.append(int(b))
+        keys.append(int(ek))
+        lengths.append(float(d.get("length", 0.0)))
         ways.append(frozenset(int(x) for x in _set(d.get("osmid"))))
         hws.append(frozenset(str(x) for x in _set(d.get("highway"))))
         names.append(_names(d))
@@ -60,6 +64,6 @@ def edge_table(network: RoadNetwork) -> EdgeTable:
             )
         )
         tags.append({k: d[k] for k in ACCESS_TAGS if k in d})
-    table = EdgeTable(u, v, ways, hws, names, geoms, tags)
+    table = EdgeTable(u, v, ways, hws, names, geoms, tags, keys=keys, lengths=lengths)
     network._compiled["edge_table"] = table
     return table

@@ -149,6 +149,16 @@ def stop(
     }
 
 
+def booking(ref: str, *items: tuple[str, float, float]) -> dict[str, Any]:
+    """A pickup's booking as dispatch.export writes it: the replay loads the van from it."""
+    return {
+        "reference": ref,
+        "materials": [{"material": a, "kg": kg, "m3": m3} for a, kg, m3 in items],
+        "est_kg": float(sum(x[1] for x in items)),
+        "est_m3": float(sum(x[2] for x in items)),
+    }
+
+
 def vehicle(plate: str = "粤BL0001", **kw: Any) -> dict[str, Any]:
     """A light diesel van as dispatch.export writes it."""
     v = {
@@ -184,6 +194,7 @@ def legal_plan() -> dict[str, Any]:
             1.0,
             windows=[[t("08:00"), t("09:00")]],
             materials=["paper"],
+            booking=booking("BK-1", ("paper", 300, 1.0)),
             # Around the primary road (2->3) during the peak: 2 -> 5 -> 3.
             leg=leg(
                 [2, 1], [1, 2, 5, 3], ["08:00:30", "08:01:30", "08:02:30", "08:03:30"], [3, 4], 300
@@ -200,6 +211,7 @@ def legal_plan() -> dict[str, Any]:
             3.0,
             windows=[[t("09:00"), t("11:30")], [t("14:30"), t("17:00")]],
             materials=["paper", "metal"],
+            collection_point={"compound": "CP-1", "expected_kg": 200, "expected_m3": 2.0},
             # Not over the 3.5 t bridge (3->6): 4 -> 6.
             leg=leg([3, 4], [4, 6], ["08:50", "08:52"], [6, 7], 240),
         ),
@@ -214,6 +226,7 @@ def legal_plan() -> dict[str, Any]:
             3.5,
             windows=[[t("10:00"), t("12:00")]],
             materials=["metal"],
+            booking=booking("BK-2", ("metal", 150, 0.5)),
             leg=leg(
                 [6, 7], [7, 6, 4, 3, 5], ["10:00", "10:01", "10:02", "10:03", "10:04"], [5, 2], 400
             ),
@@ -373,8 +386,9 @@ def test_stationing_outside_the_district_windows_cites_the_stationing_rule() -> 
 
 
 def test_stopping_where_no_stopping_applies() -> None:
-    """A pickup on the primary road (end edge 3->2) breaks T-NOSTOP even outside the peak; the
-    same pickup on the side street 5->2 is legal."""
+    """A pickup on the primary road (end edge 3->2) breaks T-NOSTOP even outside the peak, and
+    so does the break taken there (the wait from 10:30 and the break itself); the same pickup
+    and break on the side street 5->2 are legal."""
     plan = legal_plan()
     stops_of(plan)[3]["leg"] = leg(
         [6, 7], [7, 6, 4, 3], ["10:00", "10:01", "10:02", "10:03"], [3, 2], 400
@@ -382,9 +396,10 @@ def test_stopping_where_no_stopping_applies() -> None:
     for k in (4, 5):
         stops_of(plan)[k]["leg"]["start_edge"] = [3, 2]
     stops_of(plan)[4]["leg"]["end_edge"] = [3, 2]
-    (v,) = replay(plan)
-    assert (v.rule, v.stop) == ("T-NOSTOP", "pickup:BK-2")
+    v, b = replay(plan)
+    assert (v.rule, v.stop, v.at) == ("T-NOSTOP", "pickup:BK-2", t("10:08"))
     assert "Shennan Blvd" in v.message
+    assert (b.rule, b.stop, b.at) == ("T-NOSTOP", "break:break", t("10:30"))
     assert replay(legal_plan()) == []
 
 
@@ -392,8 +407,18 @@ def test_stopping_where_no_stopping_applies() -> None:
 
 
 def test_capacity_exceeded() -> None:
-    """A load of 1600 kg on a 1500 kg van is a 'capacity' violation at each stop it is carried."""
+    """A booking of 1100 kg makes the load 1600 kg on a 1500 kg van: a 'capacity' violation at
+    each stop it is carried, though the plan states that load honestly; stating only the
+    old 650 kg is a 'load' violation too (the load is recomputed from the bookings)."""
     plan = legal_plan()
+    stops_of(plan)[3]["booking"] = booking("BK-2", ("metal", 1100, 0.5))
+    out = replay(plan)
+    assert [(v.rule, v.stop) for v in out] == [
+        ("capacity", "pickup:BK-2"),
+        ("load", "pickup:BK-2"),
+        ("capacity", "break:break"),
+        ("load", "break:break"),
+    ]
     for k in (3, 4):
         stops_of(plan)[k]["load_after"] = {"kg": 1600, "m3": 3.5}
     out = replay(plan)
@@ -404,11 +429,12 @@ def test_capacity_exceeded() -> None:
 
 
 def test_volume_over_capacity_and_negative_load() -> None:
-    """Volume over capacity_m3 and a negative load are 'capacity' violations too."""
+    """A stated volume over capacity_m3 and a negative load are 'capacity' violations too (the
+    volume, unlike the bookings', is also a 'load' violation)."""
     plan = legal_plan()
     stops_of(plan)[1]["load_after"] = {"kg": 300, "m3": 8.5}
     stops_of(plan)[2]["load_after"] = {"kg": -1, "m3": 3.0}
-    assert rule_ids(plan) == ["capacity", "capacity"]
+    assert rule_ids(plan) == ["capacity", "capacity", "load"]
 
 
 def test_unloading_at_a_closed_transfer_station() -> None:
@@ -665,7 +691,8 @@ def test_ft_peak_01_band_limits_on_a_real_primary_road(
     hhmm: str, banned: bool, network: RoadNetwork
 ) -> None:
     """FT-PEAK-01 forbids a light diesel van a real primary road of the bundled graph from
-    07:00 up to, not including, 09:30 on a workday."""
+    07:00 up to, not including, 09:30 on a workday: the van is on the road for the one
+    second from ``hhmm``."""
     table = edge_table(network)
     rules = _shipped_rules(table).for_district("440304")
     first: dict[tuple[int, int], int] = {}
@@ -675,6 +702,8 @@ def test_ft_peak_01_band_limits_on_a_real_primary_road(
     s0 = stop("depot", "DEP-1", 1, "06:00", "06:00", "06:00")
     s0["departure"] = t(hhmm)
     s1 = stop("depot", "DEP-1", 1, "10:00", "10:00", "10:00")
+    on_road = (dt.datetime.fromisoformat(t(hhmm)) + dt.timedelta(seconds=1)).isoformat()
+    s1["arrival"] = s1["start"] = s1["departure"] = on_road
     s1["leg"] = {
         "duration_s": 0,
         "distance_m": 0,
