@@ -28,7 +28,8 @@ Reported, each with the rule id, the place and the time:
 * ``path``: a leg step that is not a drivable edge of the graph (or not for this vehicle),
   or an edge key that does not exist;
 * a road-rights rule id (``no_entry``/``max_weight``/... rules, files or OSM tags): an edge
-  used or stood on while the rule forbids it for that vehicle;
+  used or stood on while the rule forbids it for that vehicle; an OSM destination-only road
+  driven through (not at either end of a leg);
 * ``window``: a pickup or stationing visit outside its booked or permitted window;
 * a stationing rule id: stationing where or when the district's rules do not allow;
 * a ``no_stopping`` rule id: a stop (any kind but the depot) on a road where stopping is banned;
@@ -59,6 +60,7 @@ from road_rules.edges import EdgeTable
 from road_rules.evaluate import (
     blocking_rules_during,
     covering_stationing_rules,
+    destination_edges,
     no_stopping_rules,
     stationing_windows,
 )
@@ -723,6 +725,43 @@ def _check_leg(
                 t,
                 f"drives {_name(ctx, step)} ({_hm(day, a)}–{_hm(day, b)}) {when}: {r.title}",
             )
+    _check_through(ctx, sid, spans)
+
+
+def _check_through(ctx: _Ctx, sid: str, spans: list[tuple[Step, int, int]]) -> None:
+    """Roads only for access to places on them (OSM ``destination``/``delivery``): a leg may
+    drive them only leaving the stop before or reaching this one (a run at either end of
+    the leg), never through."""
+    assert ctx.rules is not None and ctx.lookup is not None
+    dest = destination_edges(ctx.rules, ctx.info, ctx.day, ctx.lookup.table, calendar=ctx.calendar)
+    if not dest:
+        return
+    flags: list[tuple[int, Rule] | None] = []
+    for step, a, b in spans:
+        hit = None
+        for e in ctx.lookup.resolve(step) or []:
+            for x, y, r in dest.get(e, ()):
+                if x < max(b, a + 1) and a < y:
+                    hit = (max(a, x), r)
+                    break
+            if hit is not None:
+                break
+        flags.append(hit)
+    lead = next((i for i, f in enumerate(flags) if f is None), len(flags))
+    trail = next((i for i, f in enumerate(reversed(flags)) if f is None), len(flags))
+    seen: set[str] = set()
+    for (step, _a, _b), f in list(zip(spans, flags, strict=True))[lead : len(flags) - trail]:
+        if f is None or f[1].id in seen:
+            continue
+        t, r = f
+        seen.add(r.id)
+        ctx.report(
+            r.id,
+            sid,
+            t,
+            f"drives through {_name(ctx, step)}, a road only for access to places on it "
+            f"({r.title}), neither leaving the stop before nor reaching this one",
+        )
 
 
 def _name(ctx: _Ctx, step: Step) -> str:

@@ -356,6 +356,35 @@ def test_weight_limited_bridge_is_reported_with_the_max_weight_rule_id() -> None
     assert replay(plan) == []
 
 
+def test_a_destination_only_road_may_end_a_leg_but_not_be_driven_through() -> None:
+    """With Garden Ln 6->7 tagged access=destination, the route stays legal: the stationing
+    visit CP-1 is reached along it and the leg to BK-2 leaves along it. Tagging 5->3 instead,
+    which the leg to BK-1 drives through (2->5->3 and on to 3->4), is a violation citing the
+    OSM rule."""
+    for pair, bad in (((6, 7), False), ((5, 3), True)):
+        table = make_table()
+        i = next(k for k in range(len(table)) if (table.u[k], table.v[k]) == pair)
+        table.tags[i] = {"access": "destination", "highway": "tertiary"}
+        osm, _ = rules_from_tags(table)
+        pairs = set(zip(table.u, table.v, strict=True))
+        out = check_plan(
+            legal_plan(),
+            has_edge=lambda a, b, pairs=pairs: (a, b) in pairs,
+            rules=make_rules() + osm,
+            edges=table,
+        )
+        if not bad:
+            assert out == []
+        else:
+            (v,) = out
+            assert (v.rule, v.stop, v.at) == (
+                "osm:access=destination#1",
+                "pickup:BK-1",
+                t("08:02:30"),
+            )
+            assert "5->3" in v.message
+
+
 # --------------------------------------------------------------------------- windows and stationing
 
 
