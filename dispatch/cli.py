@@ -371,10 +371,21 @@ def cmd_export_plan(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _file_rights(settings: Settings, net: Any, rules_dir: Path, code: str) -> Any:
-    from dispatch.rights import file_rights
+def _file_rights(settings: Settings, net: Any, rules_dir: Path | None, code: str = "") -> Any:
+    """The one rule set (dispatch.rights): with the database's closures when it holds
+    districts, else from the files alone. ``code`` is unused (rules are territorial)."""
+    from sqlalchemy.exc import SQLAlchemyError
 
-    return file_rights(settings, net, rules_dir, code)
+    from dispatch.db import session_scope
+    from dispatch.rights import file_rights, session_rights
+
+    try:
+        with session_scope(_engine(settings)) as s:
+            if s.scalar(select(m.District.id).limit(1)) is not None:
+                return session_rights(s, net, rules_dir)
+    except SQLAlchemyError:
+        pass  # no database yet: the files alone
+    return file_rights(settings, net, rules_dir)
 
 
 def _district_code(settings: Settings, name: str) -> str:
@@ -412,10 +423,14 @@ def cmd_rules_show(args: argparse.Namespace, settings: Settings) -> int:
         return f"{t // 3600:02d}:{t % 3600 // 60:02d}"
 
     rows = []
-    for r in rights.rules.rules:
+    for r in rights.rules.for_district(code).rules:
+        if r.origin == "osm":
+            continue  # OSM access tags: counted in the bands below
         iv = active_intervals(r, day)
         applies = (
-            "yes" if r.applies_to(info) else ("exempt" if r.exempt_permits & info.permits else "no")
+            "no"
+            if not r.selects(info)
+            else ("permit" if r.exempt_permits & info.permits else "yes")
         )
         rows.append(
             [
@@ -431,6 +446,13 @@ def cmd_rules_show(args: argparse.Namespace, settings: Settings) -> int:
         f"{info.gross_weight_kg} kg, permits: {', '.join(sorted(info.permits)) or 'none'}) on {day}"
     )
     print(table(rows, ["rule", "effect", "applies", "in force", "title"]))
+    osm = sum(1 for r in rights.rules.rules if r.origin == "osm")
+    print(
+        f"+ {osm} OSM access rule(s) from the road graph's tags, and the rules of every other "
+        "district on its own roads (rules are territorial)"
+    )
+    for w in rights.warnings:
+        print(f"warning: {w}")
     print()
     brows = [
         [f"{hhmm(b.start)}-{hhmm(b.end)}", len(b.forbidden), ", ".join(b.rules) or "-"]
@@ -441,23 +463,22 @@ def cmd_rules_show(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_rules_geojson(args: argparse.Namespace, settings: Settings) -> int:
+    from dispatch.rights import district_rules_geojson
     from road_rules.export import rules_geojson
+    from road_rules.model import RuleSet
 
     net = _network(settings)
     rules_dir: Path = args.rules or settings.rules_dir or DEFAULT_RULES
     codes = [_district_code(settings, d) for d in args.district] if args.district else None
+    rights = _file_rights(settings, net, rules_dir)
     feats: list[dict[str, Any]] = []
-    for code in codes or sorted(
-        {r.district for r in _file_rights(settings, net, rules_dir, "*").rules.rules}
-        | {"440304", "440305"}
-    ):
-        if code == "*":
-            continue
-        rights = _file_rights(settings, net, rules_dir, code)
-        feats += rules_geojson(rights.rules, rights.table)["features"]
+    for code in codes or sorted({r.district for r in rights.rules.rules} - {"*"}):
+        feats += district_rules_geojson(rights, code, include_osm=False)["features"]
+    osm = RuleSet(tuple(r for r in rights.rules.rules if r.origin == "osm"))
+    feats += rules_geojson(osm, rights.table)["features"]
     seen: set[str] = set()
     unique = []
-    for f in feats:  # OSM rules come with every district: keep one of each
+    for f in feats:
         if f["properties"]["rule"] not in seen:
             seen.add(f["properties"]["rule"])
             unique.append(f)
@@ -540,12 +561,11 @@ def cmd_check_plan(args: argparse.Namespace, settings: Settings) -> int:
     g = net.graph
     rules_dir = None if args.no_rules else (args.rules or settings.rules_dir)
     found = []
+    rights = _file_rights(settings, net, rules_dir) if rules_dir is not None else None
     seconds, notes = _plan_edge_seconds(settings, net, plans)
     for note in notes:
         print(f"note: {note}")
     for p in plans:
-        code = p["plan"]["district"]["code"]
-        rights = _file_rights(settings, net, rules_dir, code) if rules_dir is not None else None
         found += [
             (p["plan"]["district"]["name_en"], v)
             for v in check_plan(
@@ -1446,6 +1466,7 @@ def main(argv: Sequence[str] | None = None, *, serve: Server | None = None) -> i
     """Entry point; returns the exit code. ``serve`` runs the web app for ``demo``/``serve``."""
     from dispatch.errors import DispatchError
     from dispatch.scenario import ScenarioError
+    from road_rules.calendar import CalendarError
     from road_rules.errors import RuleError
     from road_rules.hours import HoursError
     from routing.errors import RoutingError
@@ -1462,6 +1483,7 @@ def main(argv: Sequence[str] | None = None, *, serve: Server | None = None) -> i
         HoursError,
         UsageError,
         RuleError,
+        CalendarError,
         DispatchError,
     ) as exc:
         print(f"loopvan: error: {exc}", file=sys.stderr)

@@ -16,14 +16,12 @@ import datetime as dt
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 from scipy.sparse.csgraph import connected_components
-from shapely.geometry import shape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -31,13 +29,11 @@ from dispatch import models as m
 from dispatch.booking import set_status
 from dispatch.export import plan_json, seconds_of_day
 from dispatch.materials import TAIL_LIFT_MATERIALS
-from road_rules.edges import EdgeTable
+from dispatch.rights import RoadRights, session_rights
 from road_rules.evaluate import Band, bands, intersect, stationing_windows, stopping_edges
 from road_rules.hours import day_windows
 from road_rules.legality import Violation, check_plan
-from road_rules.model import RuleSet, VehicleInfo
-from road_rules.osm_tags import rules_from_tags
-from road_rules.parse import load_rules, parse_rules_text
+from road_rules.model import VehicleInfo
 from routing.compiled import compile_graph
 from routing.edge_times import edge_seconds, spec_from_vehicle
 from routing.errors import SnapError
@@ -46,7 +42,6 @@ from routing.network import RoadNetwork
 from routing.problem import Facility, Limits, Place, Problem, Stop, Vehicle, Window
 from routing.restrictions import ClassSpec
 from routing.result import Result, Unassigned
-from routing.rules_bridge import edge_table
 from routing.snap import snap
 from routing.solver import solve
 from routing.speeds import load_speed_config
@@ -71,15 +66,6 @@ class IllegalPlanError(PlanningError):
         super().__init__(
             f"the solver produced an illegal plan ({len(violations)} violations): {lines}"
         )
-
-
-@dataclass
-class RoadRights:
-    """A district's rules (files + OSM tags) over the road graph's edge table."""
-
-    rules: RuleSet
-    table: EdgeTable
-    skipped_tags: list[str] = field(default_factory=list)
 
 
 #: Statuses of bookings on a day already under way (re-planning, editing a new version).
@@ -109,53 +95,44 @@ def vehicle_info(v: m.Vehicle) -> VehicleInfo:
     """What the road rules need to know of a vehicle."""
     vc = v.vehicle_class
     return VehicleInfo(
-        v.plate, vc.code, vc.weight_class, vc.fuel, vc.gross_weight_kg, frozenset(v.permits or [])
+        v.plate,
+        vc.code,
+        vc.weight_class,
+        vc.fuel,
+        vc.gross_weight_kg,
+        frozenset(v.permits or []),
+        height_m=vc.height_m,
+        width_m=vc.width_m,
+        length_m=vc.length_m,
     )
 
 
 def class_spec(vc: m.VehicleClass, speeds: dict[str, dict[str, float]] | None = None) -> ClassSpec:
     """The routing view of a vehicle class (speed profile, overrides, dimensions)."""
     overrides = tuple(sorted((speeds or {}).get(vc.speed_profile, {}).items()))
-    return ClassSpec(vc.speed_profile, vc.gross_weight_kg, vc.height_m, vc.length_m, overrides)
+    return ClassSpec(
+        vc.speed_profile,
+        vc.gross_weight_kg,
+        vc.height_m,
+        vc.length_m,
+        overrides,
+        width_m=vc.width_m,
+    )
 
 
 def load_road_rights(
-    session: Session, network: RoadNetwork, rules_dir: Path | None, district_code: str
+    session: Session, network: RoadNetwork, rules_dir: Path | None, district_code: str = ""
 ) -> RoadRights:
-    """Rule files under ``rules_dir`` for the district, plus rules from the graph's OSM tags.
+    """The one rule set (:func:`dispatch.rights.session_rights`): every district's rule
+    files and closures, territorial, plus the graph's OSM access tags. ``district_code``
+    is accepted for the callers' sake; rules do not depend on the district planned.
 
     Raises
     ------
     road_rules.errors.RuleError
         When a rule file is invalid (file, rule id and field named).
     """
-    table = edge_table(network)
-    osm, skipped = rules_from_tags(table)
-    rules = osm
-    if rules_dir is not None and Path(rules_dir).exists():
-        areas = {d.code: shape(d.boundary) for d in session.scalars(select(m.District))}
-        known = list(session.scalars(select(m.VehicleClass.code)))
-        rules = load_rules([rules_dir], known_classes=known or None, district_areas=areas) + osm
-    rules = rules + temporary_rules(session, district_code)
-    return RoadRights(rules.for_district(district_code), table, skipped)
-
-
-def temporary_rules(session: Session, district_code: str) -> RuleSet:
-    """The district's temporary rules (road closures added by dispatchers) from the database."""
-    rows = list(
-        session.scalars(
-            select(m.TemporaryRule)
-            .join(m.District)
-            .where(m.District.code == district_code, m.TemporaryRule.active.is_(True))
-            .order_by(m.TemporaryRule.id)
-        )
-    )
-    if not rows:
-        return RuleSet(())
-    text = yaml.safe_dump(
-        {"district": district_code, "rules": [r.rule for r in rows]}, allow_unicode=True
-    )
-    return parse_rules_text(text, "temporary rules (database)")
+    return session_rights(session, network, rules_dir)
 
 
 @dataclass
@@ -358,7 +335,12 @@ def build_problem(
     depot_place = {d.id: add("depot", d, f"depot {d.ref}") for d in depots}
     facilities = []
     for st in stations:
-        p = add("unload", st, f"station {st.ref}")
+        # Vans stand while unloading: a station's gate sits on a road where stopping is
+        # allowed (the nearest such road; any road when none is within reach).
+        try:
+            p = add("unload", st, f"station {st.ref}", nostop_f)
+        except SnapError:
+            p = add("unload", st, f"station {st.ref}")
         wins = tuple(Window(a, b) for a, b in day_windows(st.opening_hours, day))
         facilities.append(
             Facility(
@@ -499,6 +481,7 @@ def build_plan(
         **plan.solver_stats,
         "rules": len(rights.rules.rules),
         "rule_files": [Path(f).name for f in rights.rules.files if f != "osm"],
+        "rule_warnings": list(rights.warnings)[:20],
     }
     replay(session, network, plan, rights, speeds=speeds)
     for old in session.scalars(

@@ -35,7 +35,7 @@ def rules_geojson(rules: RuleSet, table: EdgeTable) -> dict[str, Any]:
             "max_width_m": r.max_width_m,
             "plate_last_digits": sorted(r.vehicles.plate_last_digits),
             "district": r.district,
-            "osm_tags": {k: v if isinstance(v, str) else list(v) for k, v in r.osm_tags},
+            "osm_tags": {k: list(v) if isinstance(v, tuple) else v for k, v in r.osm_tags},
             "source": r.source,
             "origin": r.origin,
         }
