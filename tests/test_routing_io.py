@@ -56,7 +56,7 @@ def test_network_build_cli_reports_dropped_and_barred(capsys: pytest.CaptureFixt
     assert main(["network", "build"]) == 0
     out = capsys.readouterr().out
     assert "dropped nodes" in out and "barred by" in out
-    assert "motor_vehicle=no" in out
+    assert "motor_vehicle=private" in out and "highway=busway" in out  # the deciding tags
 
 
 def test_matrix_cache_computes_once_per_key(network: RoadNetwork) -> None:
