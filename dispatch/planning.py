@@ -33,7 +33,7 @@ from dispatch.rights import RoadRights, session_rights
 from road_rules.evaluate import Band, bands, intersect, stationing_windows, stopping_edges
 from road_rules.hours import day_windows
 from road_rules.legality import Violation, check_plan
-from road_rules.model import VehicleInfo
+from road_rules.model import VehicleInfo, plate_last_digit
 from routing.compiled import compile_graph
 from routing.edge_times import edge_seconds, spec_from_vehicle
 from routing.errors import SnapError
@@ -270,10 +270,13 @@ def build_problem(
     group_shift: dict[str, tuple[int, int]] = {}
     group_spec: dict[str, ClassSpec] = {}
     nostop: set[tuple[int, int]] = set()
+    by_plate = rights is not None and any(r.vehicles.plate_last_digits for r in rights.rules.rules)
     for v in vehicles:
         info = vehicle_info(v)
         a, b = seconds_of_day(v.shift_start), seconds_of_day(v.shift_end)
-        gk = (v.vehicle_class.code, info.permits, a, b)
+        # Rules may single out plates (尾号限行): then the plate's last digit splits groups.
+        digit = plate_last_digit(v.plate) if by_plate else None
+        gk = (v.vehicle_class.code, info.permits, a, b, digit)
         if gk not in groups:
             key = f"{v.vehicle_class.code}#{len(groups) + 1}"
             groups[gk] = key

@@ -329,6 +329,7 @@ def _solve_core(problem: Problem, limits: Limits) -> Result:
     # Pinned stops: on this vehicle, in this order.
     node_of = {s.id: first_stop + k for k, s in enumerate(stops)}
     vindex = {v.id: vi for vi, v in enumerate(vehicles)}
+    pinned_anywhere = {sid for pin in prob.pinned.values() for sid in pin}
     for vid, pin in prob.pinned.items():
         vi = vindex[vid]
         prev = routing.Start(vi)
@@ -354,6 +355,19 @@ def _solve_core(problem: Problem, limits: Limits) -> Result:
                 )
                 raise ProblemError(f"stop {sid} cannot go on {vid}{need}") from exc
             prev = index
+        # What is not pinned comes after the last pinned stop on this van (a re-planned
+        # day: done stops first), though unloads and the break may fall between them.
+        if pin and prev != routing.Start(vi):
+            slack = max(v.shift.end for v in vehicles) + 1  # lifts the bound off this van
+            for k in range(len(stops)):
+                node = first_stop + k
+                if stops[k].id in pinned_anywhere:
+                    continue
+                other = manager.NodeToIndex(node)
+                elsewhere = routing.solver().IsDifferentCstVar(routing.VehicleVar(other), vi)
+                routing.solver().Add(
+                    tdim.CumulVar(other) + elsewhere * slack >= tdim.CumulVar(prev)
+                )
     routing.CloseModelWithParameters(params)
     initial = None
     if prob.initial_routes:

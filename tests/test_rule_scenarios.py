@@ -258,3 +258,60 @@ def test_an_osm_permit_tag(futian: World, tmp_path: Path) -> None:
     }
     assert not permit_pairs & _driven_by(new)
     assert _replay(new, net, rights) == set()
+
+
+@pytest.mark.parametrize(
+    ("rule", "expected"),
+    [
+        (
+            "- {id: BAD-DIGIT, effect: no_entry, vehicles: {plate_last_digits: [12]}}",
+            "rule BAD-DIGIT: field 'vehicles.plate_last_digits'",
+        ),
+        (
+            "- {id: BAD-NAME, effect: no_entry, where: {road_names: [深南大到]}}",
+            "rule BAD-NAME: field 'where.road_names': '深南大到' matches no road",
+        ),
+        (
+            "- {id: BAD-POINT, effect: stationing_allowed, where: {points: [CP-999]}, "
+            "when: '09:00-10:00'}",
+            "rule BAD-POINT: field 'where.points': no collection point 'CP-999'",
+        ),
+    ],
+)
+def test_a_bad_rule_file_is_refused_naming_file_rule_and_field_and_nothing_stored_changes(
+    futian: World,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    rule: str,
+    expected: str,
+) -> None:
+    from sqlalchemy import func, select
+
+    from dispatch import models as m
+    from dispatch.cli import main
+    from road_rules.errors import RuleError
+
+    d = _rules_dir(tmp_path, FUTIAN, f"rules:\n{rule}\n")
+    url = copy_sqlite(futian.settings.database_url, tmp_path / "copy.db")
+    engine = make_engine(url)
+
+    def stored() -> tuple[Any, ...]:
+        with session_scope(engine) as s:
+            return (
+                s.scalar(select(func.count()).select_from(m.Plan)),
+                tuple(s.execute(select(m.Booking.reference, m.Booking.status)).all()),
+            )
+
+    before = stored()
+    day = dt.date.fromisoformat(futian.plan["plan"]["date"])
+    with pytest.raises(RuleError) as exc, session_scope(engine) as s:
+        build_plan(s, futian.network, FUTIAN, day, limits=Limits(time_limit_s=1), rules_dir=d)
+    assert f"{d / 'scenario.yaml'}: {expected}" in str(exc.value)
+    assert stored() == before
+    # The command line says the same and exits 2.
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text(__import__("json").dumps(futian.plan, ensure_ascii=False), "utf-8")
+    if "CP-999" not in rule:  # without the database, points are not known to check-plan
+        code = main(["check-plan", str(plan_file), "--rules", str(d)])
+        assert code == 2
+        assert expected in capsys.readouterr().err
