@@ -55,6 +55,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from shapely.geometry import Point
+
 from road_rules.calendar import ChinaCalendar
 from road_rules.edges import EdgeTable
 from road_rules.evaluate import (
@@ -377,6 +379,58 @@ def _check_load(ctx: _Ctx, s: dict[str, Any], sid: str, prev: tuple[int, int]) -
 # --------------------------------------------------------------------------- routes
 
 
+#: How far a stop may lie from the road edge its leg ends on (snapping reaches this far).
+MAX_STOP_TO_EDGE_M = 1000.0
+DAY_S = 86_400
+
+
+def _check_continuity(
+    ctx: _Ctx, s: dict[str, Any], sid: str, leg: Any, prev_end: Step | None
+) -> None:
+    """The leg into a stop exists and joins up: it leaves from the edge the van stood on
+    at the stop before, its node path runs from the start edge's head to the end edge's
+    tail (or start and end edge are one, for a stop further along the same edge), and it
+    ends on an edge at the stop. A route cannot jump."""
+    here = s["arrival"]
+    if not isinstance(leg, dict) or not leg.get("start_edge") or not leg.get("end_edge"):
+        ctx.report("path", sid, here, "no road path into this stop (leg or its edges missing)")
+        return
+    a, b = _edge_step(leg["start_edge"]), _edge_step(leg["end_edge"])
+    assert a is not None and b is not None
+    nodes = [int(n) for n in leg.get("nodes") or []]
+
+    def same(x: Step, y: Step) -> bool:
+        return x[:2] == y[:2] and (x[2] is None or y[2] is None or x[2] == y[2])
+
+    if prev_end is not None and not same(a, prev_end):
+        ctx.report(
+            "path",
+            sid,
+            here,
+            f"leg leaves from {a[0]}->{a[1]}, not from the edge the van stood on "
+            f"({prev_end[0]}->{prev_end[1]})",
+        )
+    if nodes:
+        if nodes[0] != a[1] or nodes[-1] != b[0]:
+            ctx.report("path", sid, here, "leg's node path does not join its start and end edges")
+    elif not same(a, b):
+        ctx.report("path", sid, here, "leg has no node path between two different edges")
+    if ctx.lookup is not None and s.get("lon") is not None and s.get("lat") is not None:
+        ii = ctx.lookup.resolve(b)
+        if ii:
+            g = ctx.lookup.table.geoms[ii[0]]
+            lon, lat = float(s["lon"]), float(s["lat"])
+            # degrees -> metres; east-west degrees are shorter here, so this overestimates
+            dx = g.distance(Point(lon, lat)) * 111_320.0
+            if dx > MAX_STOP_TO_EDGE_M * 1.5:
+                ctx.report(
+                    "path",
+                    sid,
+                    here,
+                    f"the stop lies {dx:.0f} m from the edge its leg ends on ({b[0]}->{b[1]})",
+                )
+
+
 def _check_route(
     ctx: _Ctx, stops: list[dict[str, Any]], facilities: dict[str, dict[str, Any]]
 ) -> None:
@@ -417,6 +471,12 @@ def _check_route(
                 f"returns to the depot after the shift ends ({veh['shift']['end']})",
             )
         leg = s.get("leg")
+        if not (0 <= arr <= dep < DAY_S):
+            ctx.report("timing", sid, here, "times fall outside the plan's day")
+        if s["kind"] == "depot" and 0 < k < len(stops) - 1:
+            ctx.report("depot", sid, here, "a depot stop in the middle of a route")
+        if k > 0:
+            _check_continuity(ctx, s, sid, leg, standing if k > 1 else None)
         end_step = _edge_step(leg.get("end_edge")) if leg else None
         # Not driven to: the same place as the stop before, so the van stood there all along.
         same_place = (

@@ -78,18 +78,19 @@ def edge_seconds(
     """``f(vehicle JSON, u, v, key)``: seconds to drive the whole edge for the vehicle's
     class ``spec_of(vehicle)``; ``key`` None: the fastest parallel edge; None when the
     class may not use the edge (or it is not in the graph)."""
-    specs: dict[str, ClassSpec] = {}
+    graphs: dict[str, tuple[CompiledGraph, dict[tuple[int, int, int], int]]] = {}
 
     def seconds(veh: dict[str, Any], u: int, v: int, key: int | None) -> float | None:
         plate = str(veh.get("plate"))
-        spec = specs.get(plate)
-        if spec is None:
-            spec = specs[plate] = spec_of(veh)
-        cg = compile_graph(network, spec)
+        hit = graphs.get(plate)
+        if hit is None:  # once per vehicle, not per edge
+            cg0 = compile_graph(network, spec_of(veh))
+            hit = graphs[plate] = (cg0, key_index(network, cg0))
+        cg, index = hit
         if key is None:
             es = cg.edge_of.get((u, v))
             return min(float(cg.ems[e]) for e in es) / 1000.0 if es else None
-        e = key_index(network, cg).get((u, v, key))
+        e = index.get((u, v, key))
         return None if e is None else float(cg.ems[e]) / 1000.0
 
     return seconds

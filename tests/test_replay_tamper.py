@@ -452,7 +452,67 @@ def stop_moved_outside_its_window(plans: list[Plan], w: World) -> Tamper:
     return Tamper(_only(p, r), "window", _sid(s))
 
 
+# --------------------------------------------------------------------------- jumps (review)
+
+
+def _mid_stop(plans: list[Plan]) -> tuple[Plan, dict[str, Any], int, dict[str, Any]]:
+    return next(
+        x
+        for x in _stops(plans)
+        if x[3]["kind"] == "pickup" and x[3].get("leg") and len(x[3]["leg"]["nodes"]) > 3
+    )
+
+
+def leg_deleted(plans: list[Plan], w: World) -> Tamper:
+    """The road path into a stop removed: the route would jump there."""
+    p, r, _k, s = _mid_stop(plans)
+    del s["leg"]
+    return Tamper(_only(p, r), "path", _sid(s), text="no road path into this stop")
+
+
+def leg_nodes_emptied(plans: list[Plan], w: World) -> Tamper:
+    """A leg's node path emptied between two different edges."""
+    p, r, _k, s = _mid_stop(plans)
+    s["leg"]["nodes"], s["leg"]["enter_times"], s["leg"]["keys"] = [], [], []
+    return Tamper(_only(p, r), "path", _sid(s), text="no node path between two different edges")
+
+
+def leg_cut_short(plans: list[Plan], w: World) -> Tamper:
+    """A leg's path cut off before its end edge (the banned stretch left out)."""
+    p, r, _k, s = _mid_stop(plans)
+    for key in ("nodes", "enter_times", "keys"):
+        s["leg"][key] = s["leg"][key][:2]
+    return Tamper(_only(p, r), "path", _sid(s), text="does not join its start and end edges")
+
+
+def stop_edge_removed(plans: list[Plan], w: World) -> Tamper:
+    """The edge a stop stands on removed from its leg (hiding it from no-stopping rules)."""
+    p, r, _k, s = _mid_stop(plans)
+    s["leg"]["end_edge"] = None
+    return Tamper(_only(p, r), "path", _sid(s), text="leg or its edges missing")
+
+
+def route_moved_to_the_next_day(plans: list[Plan], w: World) -> Tamper:
+    """Every time of a route moved 24 h later, the plan's date unchanged."""
+    p, r, _k, s = _mid_stop(plans)
+
+    def later(iso: str) -> str:
+        return (dt.datetime.fromisoformat(iso) + dt.timedelta(days=1)).isoformat()
+
+    for st in r["stops"]:
+        for f in ("arrival", "start", "departure"):
+            st[f] = later(st[f])
+        if st.get("leg"):
+            st["leg"]["enter_times"] = [later(x) for x in st["leg"]["enter_times"]]
+    return Tamper(_only(p, r), "timing", _sid(s), text="outside the plan's day")
+
+
 TAMPERS = [
+    leg_deleted,
+    leg_nodes_emptied,
+    leg_cut_short,
+    stop_edge_removed,
+    route_moved_to_the_next_day,
     booking_kg_raised,
     station_estimate_raised,
     load_after_lowered,
