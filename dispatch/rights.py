@@ -127,11 +127,17 @@ def road_rights(
         A rule file is invalid, or a rule's roads or points match nothing (file, rule id
         and field named).
     """
+    rules = RuleSet(())
+    if rules_dir is not None:
+        # A rules directory that is missing or empty is a mistake, never "no rules".
+        folder = Path(rules_dir)
+        if not folder.is_dir():
+            raise RuleError([f"{folder}: no such rule directory"])
+        if not [*folder.glob("*.yaml"), *folder.glob("*.yml")]:
+            raise RuleError([f"{folder}: holds no rule file (*.yaml)"])
+        rules = load_rules([folder], known_classes=known_classes, district_areas=areas)
     table = edge_table(network)
     osm, skipped = rules_from_tags(table)
-    rules = RuleSet(())
-    if rules_dir is not None and Path(rules_dir).exists():
-        rules = load_rules([rules_dir], known_classes=known_classes, district_areas=areas)
     for code, entries in sorted((closures or {}).items()):
         if entries:
             text = yaml.safe_dump({"district": code, "rules": entries}, allow_unicode=True)

@@ -328,7 +328,20 @@ def _pieces(
         got: list[_Piece] = []
         for val, cond in pairs:
             if not _is_time(cond):
-                bad.append(f"{ck}={elem!r}: condition {cond!r} is not a time (ignored)")
+                # A restriction whose condition we cannot evaluate (weight>7, wet) is taken
+                # to hold at all times: an operator pays the fines. A permission is ignored.
+                q = read(val, "24/7")
+                restrictive = q is not None and (
+                    (q.access is not None and q.access.value != "yes") or q.limit is not None
+                )
+                if restrictive and q is not None:
+                    bad.append(
+                        f"{ck}={elem!r}: condition {cond!r} is not a time "
+                        "(the restriction is taken to hold at all times)"
+                    )
+                    got.append(q)
+                else:
+                    bad.append(f"{ck}={elem!r}: condition {cond!r} is not a time (ignored)")
                 continue
             p = read(val, cond)
             if p is None:

@@ -7,6 +7,7 @@ documented in ``docs/road-rules.md``.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, cast
@@ -50,21 +51,31 @@ def _date(v: Any) -> dt.date:
     return dt.date.fromisoformat(str(v))
 
 
-def _str_set(v: Any) -> frozenset[str]:
+def _str_set(
+    v: Any, bad: Callable[[str, str], None] | None = None, fld: str = ""
+) -> frozenset[str]:
+    """A name or a list of names (numbers are read as their text); anything else is a
+    field error through ``bad``."""
     if v is None:
         return frozenset()
     if isinstance(v, str):
         return frozenset({v})
-    return frozenset(str(x) for x in v)
+    if isinstance(v, list) and all(
+        isinstance(x, str) or (isinstance(x, int) and not isinstance(x, bool)) for x in v
+    ):
+        return frozenset(str(x) for x in v)
+    if bad is not None:
+        bad(fld, f"must be a name or a list of names, got {v!r}"[:200])
+    return frozenset()
 
 
 def _number(v: Any) -> bool:
-    return not isinstance(v, bool) and isinstance(v, int | float)
+    return not isinstance(v, bool) and isinstance(v, int | float) and math.isfinite(v)
 
 
-def _name_set(v: Any) -> frozenset[str]:
+def _name_set(v: Any, bad: Callable[[str, str], None], fld: str) -> frozenset[str]:
     """Road names as rules match them: normalised like the graph's (see edges.normalise_name)."""
-    return frozenset(normalise_name(x) for x in _str_set(v) if normalise_name(x))
+    return frozenset(normalise_name(x) for x in _str_set(v, bad, fld) if normalise_name(x))
 
 
 def _parse_where(
@@ -118,16 +129,22 @@ def _parse_where(
                 area = shp if area is None else area.intersection(shp)
                 district_wide = False
     way_ids: frozenset[int] = frozenset()
-    try:
-        way_ids = frozenset(int(x) for x in (where_raw.get("way_ids") or []))
-    except (TypeError, ValueError):
-        bad("where.way_ids", "must be a list of OSM way ids")
+    raw_ways = where_raw.get("way_ids")
+    if raw_ways is not None:
+        if isinstance(raw_ways, list) and all(
+            (isinstance(x, int) and not isinstance(x, bool) and x > 0)
+            or (isinstance(x, str) and x.isdigit())
+            for x in raw_ways
+        ):
+            way_ids = frozenset(int(x) for x in raw_ways)
+        else:
+            bad("where.way_ids", f"must be a list of OSM way ids, got {raw_ways!r}"[:200])
     return Where(
         area=area,
-        road_names=_name_set(where_raw.get("road_names")),
+        road_names=_name_set(where_raw.get("road_names"), bad, "where.road_names"),
         way_ids=way_ids,
-        highways=_str_set(where_raw.get("highways")),
-        points=_str_set(where_raw.get("points")),
+        highways=_str_set(where_raw.get("highways"), bad, "where.highways"),
+        points=_str_set(where_raw.get("points"), bad, "where.points"),
         district_wide=district_wide,
     )
 
@@ -171,19 +188,25 @@ def _parse_vehicles(
             "plate_last_digits)",
         )
         return VehicleSelector()
-    classes = _str_set(veh.get("classes"))
+    unknown = set(veh) - _VEHICLE_KEYS
+    if unknown:
+        bad(
+            f"vehicles.{sorted(map(str, unknown))[0]}",
+            f"unknown key; known: {sorted(_VEHICLE_KEYS)}",
+        )
+    classes = _str_set(veh.get("classes"), bad, "vehicles.classes")
     if known is not None and classes - known:
         bad(
             "vehicles.classes",
             f"unknown vehicle class(es) {sorted(classes - known)}; known: {sorted(known)}",
         )
-    wcs = _str_set(veh.get("weight_classes"))
+    wcs = _str_set(veh.get("weight_classes"), bad, "vehicles.weight_classes")
     if wcs - set(WEIGHT_CLASSES):
         bad(
             "vehicles.weight_classes",
             f"unknown {sorted(wcs - set(WEIGHT_CLASSES))}; known: {list(WEIGHT_CLASSES)}",
         )
-    fuels = _str_set(veh.get("fuels"))
+    fuels = _str_set(veh.get("fuels"), bad, "vehicles.fuels")
     if fuels - set(FUELS):
         bad("vehicles.fuels", f"unknown {sorted(fuels - set(FUELS))}; known: {list(FUELS)}")
     mgw = veh.get("min_gross_weight_kg") or 0
@@ -204,6 +227,41 @@ def _parse_vehicles(
 
 
 _WHERE_KEYS = {"district", "polygon", "coordinates", "road_names", "way_ids", "highways", "points"}
+_VEHICLE_KEYS = {"classes", "weight_classes", "fuels", "min_gross_weight_kg", "plate_last_digits"}
+_RULE_KEYS = {
+    "id",
+    "title",
+    "source",
+    "valid_from",
+    "valid_to",
+    "vehicles",
+    "where",
+    "when",
+    "except_when",
+    "days",
+    "effect",
+    "max_weight_t",
+    "max_height_m",
+    "max_length_m",
+    "max_width_m",
+    "exempt_permits",
+    "allow_unmatched",
+}
+_PERMIT_KEYS = {
+    "id",
+    "title",
+    "source",
+    "where",
+    "when",
+    "except_when",
+    "days",
+    "valid_from",
+    "valid_to",
+    "grants_osm_permit",
+}
+_FILE_KEYS = {"district", "name", "source", "rules", "permits"}
+#: What a stationing rule may select: collection points, by name or by area.
+_STATION_WHERE = {"district", "polygon", "coordinates", "points"}
 
 
 def parse_rules_text(
@@ -235,9 +293,19 @@ def parse_rules_text(
         raise RuleError([f"{source}: not valid YAML ({exc})"]) from None
     if not isinstance(data, dict):
         raise RuleError([f"{source}: top level must be a mapping with 'district' and 'rules'"])
-    district = str(data.get("district", ""))
+    raw_district = data.get("district", "")
+    district = str(raw_district) if isinstance(raw_district, str | int) else ""
     if not district:
-        problems.append(f"{source}: field 'district': missing (a district code such as 440304)")
+        problems.append(
+            f"{source}: field 'district': missing or not a code (a district code such as 440304)"
+        )
+    elif district_areas and district not in district_areas:
+        problems.append(
+            f"{source}: field 'district': no polygon known for district {district!r} "
+            f"(known: {sorted(district_areas)}): its rules would have no territory"
+        )
+    for key in sorted(set(map(str, data)) - _FILE_KEYS):
+        problems.append(f"{source}: field '{key}': unknown key; known: {sorted(_FILE_KEYS)}")
     territory = (district_areas or {}).get(district)
     items = data.get("rules")
     if not isinstance(items, list):
@@ -247,7 +315,11 @@ def parse_rules_text(
     rules: list[Rule] = []
     seen: set[str] = set()
     for i, r in enumerate(items):
-        rid = str(r.get("id")) if isinstance(r, dict) and r.get("id") else f"#{i + 1}"
+        rid = (
+            str(r.get("id"))
+            if isinstance(r, dict) and isinstance(r.get("id"), str | int) and r.get("id")
+            else f"#{i + 1}"
+        )
         here = f"{source}: rule {rid}"
 
         def bad(fld: str, msg: str, _here: str = here) -> None:
@@ -258,12 +330,37 @@ def parse_rules_text(
             continue
         if "id" not in r:
             bad("id", "missing")
+        elif rid.startswith("#"):
+            bad("id", f"must be a name, got {r.get('id')!r}"[:200])
         elif rid in seen:
             bad("id", "duplicate rule id")
         seen.add(rid)
+        for key in sorted(set(map(str, r)) - _RULE_KEYS):
+            bad(key, f"unknown key; known: {sorted(_RULE_KEYS)}")
         effect = r.get("effect")
         if effect not in EFFECTS:
-            bad("effect", f"must be one of {list(EFFECTS)}, got {effect!r}")
+            bad("effect", f"must be one of {list(EFFECTS)}, got {effect!r}"[:200])
+        where_raw0 = r.get("where")
+        where_keys = (
+            {str(k) for k, v in where_raw0.items() if v not in (None, [], "", False)}
+            if isinstance(where_raw0, dict)
+            else set()
+        )
+        if effect == "stationing_allowed":
+            # Stationing windows are per collection point, for every van: select points.
+            for key in sorted(where_keys - _STATION_WHERE):
+                bad(
+                    f"where.{key}",
+                    "a stationing rule selects points: by 'points', 'polygon' or 'district'",
+                )
+            for key in ("vehicles", "exempt_permits"):
+                if r.get(key):
+                    bad(key, "a stationing rule binds every van at its points; it takes no " + key)
+        elif "points" in where_keys:
+            bad(
+                "where.points",
+                f"only a stationing rule selects collection points ({effect!r} selects roads)",
+            )
         vf, vt, when, except_when, days = _parse_time(r, bad)
         selector = _parse_vehicles(r.get("vehicles") or {}, bad, known)
         where = _parse_where(r.get("where") or {}, bad, district, district_areas)
@@ -276,7 +373,7 @@ def parse_rules_text(
             elif val is not None and effect != eff:
                 bad(fld, f"only a {eff} rule takes {fld} (this rule's effect is {effect!r})")
             limits[fld] = float(val) if _number(val) else None
-        exempt = _str_set(r.get("exempt_permits"))
+        exempt = _str_set(r.get("exempt_permits"), bad, "exempt_permits")
         allow_unmatched = r.get("allow_unmatched", False)
         if not isinstance(allow_unmatched, bool):
             bad("allow_unmatched", f"must be true or false, got {allow_unmatched!r}")
@@ -327,7 +424,11 @@ def _parse_permits(
     out: list[Permit] = []
     seen: set[str] = set()
     for i, p in enumerate(items):
-        pid = str(p.get("id")) if isinstance(p, dict) and p.get("id") else f"#{i + 1}"
+        pid = (
+            str(p.get("id"))
+            if isinstance(p, dict) and isinstance(p.get("id"), str | int) and p.get("id")
+            else f"#{i + 1}"
+        )
         here = f"{source}: permit {pid}"
 
         def bad(fld: str, msg: str, _here: str = here) -> None:
@@ -338,9 +439,13 @@ def _parse_permits(
             continue
         if "id" not in p:
             bad("id", "missing")
+        elif pid.startswith("#"):
+            bad("id", f"must be a name, got {p.get('id')!r}"[:200])
         elif pid in seen:
             bad("id", "duplicate permit id")
         seen.add(pid)
+        for key in sorted(set(map(str, p)) - _PERMIT_KEYS):
+            bad(key, f"unknown key; known: {sorted(_PERMIT_KEYS)}")
         vf, vt, when, except_when, days = _parse_time(p, bad)
         where = _parse_where(p.get("where") or {}, bad, district, district_areas)
         grants = p.get("grants_osm_permit", False)

@@ -306,6 +306,28 @@ def test_bans_accumulate_whatever_their_specificity() -> None:
         ("- {id: X, effect: no_entry, max_length_m: 7}", "max_length_m"),
         ("- {id: X, effect: no_entry, allow_unmatched: maybe}", "allow_unmatched"),
         ("- {id: X, effect: no_entry, where: {roads: [a]}}", "where.roads"),
+        ("- {id: X, effect: no_entry, where: {road_names: 5}}", "where.road_names"),
+        ("- {id: X, effect: no_entry, where: {highways: {a: 1}}}", "where.highways"),
+        ("- {id: X, effect: no_entry, where: {way_ids: '123'}}", "where.way_ids"),
+        ("- {id: X, effect: no_entry, vehicles: {classes: 5}}", "vehicles.classes"),
+        ("- {id: X, effect: no_entry, vehicles: {fule: [diesel]}}", "vehicles.fule"),
+        ("- {id: X, effect: no_entry, exempt_permits: 5}", "exempt_permits"),
+        ("- {id: X, effect: no_entry, whne: '09:00-10:00'}", "whne"),
+        ("- {id: X, effect: max_height, max_height_m: .nan}", "max_height_m"),
+        (
+            "- {id: X, effect: no_entry, where: {polygon: [[0, 0], [.nan, 0], [1, 1], [0, 0]]}}",
+            "where.polygon",
+        ),
+        ("- {id: X, effect: no_entry, where: {points: [CP-1]}}", "where.points"),
+        (
+            "- {id: X, effect: stationing_allowed, where: {road_names: [a]}, when: '09:00-10:00'}",
+            "where.road_names",
+        ),
+        (
+            "- {id: X, effect: stationing_allowed, vehicles: {fuels: [electric]}, "
+            "when: '09:00-10:00'}",
+            "vehicles",
+        ),
     ],
 )
 def test_bad_rules_name_file_rule_and_field(body: str, field: str) -> None:
@@ -322,3 +344,28 @@ def test_bad_permits_name_file_permit_and_field() -> None:
             district_areas=AREAS,
         )
     assert "bad.yaml: permit P: field 'when'" in str(exc.value)
+
+
+def test_a_file_for_an_unknown_district_or_with_unknown_keys_is_refused() -> None:
+    with pytest.raises(RuleError) as exc:
+        parse_rules_text('district: "Z"\nrules: []\n', "z.yaml", district_areas=AREAS)
+    assert "z.yaml: field 'district': no polygon known for district 'Z'" in str(exc.value)
+    with pytest.raises(RuleError) as exc:
+        parse_rules_text('district: "A"\nrule: []\nrules: []\n', "a.yaml", district_areas=AREAS)
+    assert "a.yaml: field 'rule': unknown key" in str(exc.value)
+    with pytest.raises(RuleError) as exc:
+        parse_rules_text(
+            'district: "A"\nrules: []\npermits:\n- {id: P, wehn: "09:00-10:00"}\n',
+            "p.yaml",
+            district_areas=AREAS,
+        )
+    assert "p.yaml: permit P: field 'wehn': unknown key" in str(exc.value)
+
+
+def test_a_missing_or_empty_rules_directory_is_an_error_not_no_rules(tmp_path: Any) -> None:
+    from dispatch.rights import road_rights
+
+    with pytest.raises(RuleError, match="no such rule directory"):
+        road_rights(None, tmp_path / "nope", areas=AREAS)  # type: ignore[arg-type]
+    with pytest.raises(RuleError, match="holds no rule file"):
+        road_rights(None, tmp_path, areas=AREAS)  # type: ignore[arg-type]
