@@ -959,6 +959,7 @@ def cmd_closure(args: argparse.Namespace, settings: Settings) -> int:
             road_names=args.road,
             way_ids=args.way,
             by=args.by,
+            network=_network(settings),
         )
         print(
             f"closure {row.rule['id']} stored: {row.rule['title']} {row.rule['when']} on {row.date}"

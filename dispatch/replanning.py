@@ -23,6 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import yaml
+from shapely.geometry import shape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -32,6 +33,7 @@ from dispatch.editing import current_sequences, stop_ref, under_way_windows, vis
 from dispatch.errors import Conflict, InvalidInput, NotFound
 from dispatch.export import seconds_of_day
 from dispatch.planning import _store, build_day_under_way, replay
+from dispatch.rights import unmatched
 from dispatch.settings import TIMEZONE
 from road_rules.errors import RuleError
 from road_rules.parse import parse_rules_text
@@ -40,6 +42,7 @@ from routing.network import RoadNetwork
 from routing.problem import Limits, Stop
 from routing.result import Result
 from routing.retime import retime
+from routing.rules_bridge import edge_table
 from routing.solver import solve
 
 _TZ = ZoneInfo(TIMEZONE)
@@ -60,6 +63,7 @@ def add_closure(
     road_names: list[str] | None = None,
     way_ids: list[int] | None = None,
     by: str,
+    network: RoadNetwork | None = None,
 ) -> m.TemporaryRule:
     """Store a temporary no-entry rule for all vans on the named roads, ``start``-``end``
     on ``day`` (local time). It binds planning, edits and the legality replay at once.
@@ -114,12 +118,18 @@ def add_closure(
         "effect": "no_entry",
     }
     try:
-        parse_rules_text(
+        parsed = parse_rules_text(
             yaml.safe_dump({"district": district_code, "rules": [rule]}, allow_unicode=True),
             "closure",
+            district_areas={district_code: shape(district.boundary)},
         )
     except RuleError as exc:
         raise InvalidInput({"rule": str(exc)}) from exc
+    if network is not None:  # the roads must exist in the district, or the closure is void
+        errors, _ = unmatched(parsed.rules, edge_table(network))
+        if errors:
+            field = "way_ids" if "way_ids" in errors[0] else "road_names"
+            raise InvalidInput({field: "; ".join(e.split(": ", 2)[-1] for e in errors)})
     row = m.TemporaryRule(district_id=district.id, date=day, rule=rule, active=True, created_by=by)
     session.add(row)
     session.add(

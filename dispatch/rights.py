@@ -184,15 +184,17 @@ def file_rights(settings: Settings, network: RoadNetwork, rules_dir: Path | None
 
 
 def district_rules_geojson(
-    rights: RoadRights, code: str, *, include_osm: bool = True
+    rights: RoadRights, code: str | None = None, *, include_osm: bool = True
 ) -> dict[str, Any]:
-    """Zones and restricted roads that bind inside one district, for the dispatcher map:
-    the district's own rules and closures (and the OSM access rules)."""
+    """Zones and restricted roads for the dispatcher map: one district's own rules and
+    closures (``code``), or every district's (None: what a van may meet anywhere); and
+    the OSM access rules."""
     own = RuleSet(
         tuple(
             r
             for r in rights.rules.rules
-            if r.district == code or (include_osm and r.origin == "osm")
+            if (r.origin == "osm" and include_osm)
+            or (r.origin != "osm" and (code is None or r.district == code))
         )
     )
     return rules_geojson(own, rights.table)

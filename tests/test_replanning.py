@@ -300,6 +300,10 @@ def test_replanning_refuses_bad_requests_and_changes_nothing(
     with pytest.raises(InvalidInput) as err, session_scope(eng) as s:
         add_closure(s, "440304", DAY, title="x", start="11:00", end="12:00", by="x")
     assert "road_names" in err.value.problems
+    with pytest.raises(InvalidInput) as err, session_scope(eng) as s:
+        add_closure(s, "440304", DAY, title="x", start="11:00", end="12:00",
+                    road_names=["深南大到"], by="x", network=network)  # fmt: skip
+    assert "'深南大到' matches no road in district 440304" in err.value.problems["road_names"]
     with session_scope(eng) as s:
         assert s.scalar(select(func.count()).select_from(m.Plan)) == draft_count
         assert s.scalar(select(func.count()).select_from(m.TemporaryRule)) <= 1

@@ -389,9 +389,11 @@ def plan_geojson(plan_id: int) -> Any:
 @require("staff")
 @plans_bp.response(200)
 def plan_rules(plan_id: int) -> Any:
-    """The district's road rights: zones and restricted roads with their hours."""
+    """The road rights a van of the plan may meet: every district's zones and restricted
+    roads (rules bind on their own district's roads, whoever drives them), closures, and
+    OSM access restrictions."""
     with state.db() as s:
-        code = _plan_doc(s, plan_id)["plan"]["district"]["code"]
+        _plan_doc(s, plan_id)  # 404 for a plan that does not exist
         # The closures are part of the rule set: the memo is keyed by them.
         closures = tuple(
             s.scalars(
@@ -401,10 +403,10 @@ def plan_rules(plan_id: int) -> Any:
             )
         )
         c = state.cache()
-        key = f"rules:{code}:{closures}"
+        key = f"rules:{closures}"
         if key not in c:
             rr = rights.session_rights(s, state.network(), _settings().rules_dir)
-            c[key] = rights.district_rules_geojson(rr, code)
+            c[key] = rights.district_rules_geojson(rr)
     return c[key]
 
 
@@ -495,8 +497,8 @@ def closure_add(body: dict[str, Any]) -> Any:
         row = add_closure(
             s, body["district"], body["date"], title=body["title"], start=body["start"],
             end=body["end"], road_names=body["road_names"], way_ids=body["way_ids"], by=_who(),
+            network=state.network(),
         )  # fmt: skip
-        state.cache().pop(f"rules:{body['district']}", None)
         return {"id": row.id, "rule": row.rule}
 
 
