@@ -125,6 +125,22 @@ def vehicle_info(v: dict[str, Any]) -> VehicleInfo:
     )
 
 
+#: What the rules select vehicles by; a plan that leaves one out cannot be checked.
+VEHICLE_FACTS = ("gross_weight_kg", "height_m", "width_m", "length_m", "weight_class", "fuel")
+
+
+def _missing_facts(v: dict[str, Any]) -> list[str]:
+    out = []
+    for f in VEHICLE_FACTS:
+        x = v.get(f)
+        if f in ("weight_class", "fuel"):
+            if not isinstance(x, str) or not x:
+                out.append(f)
+        elif isinstance(x, bool) or not isinstance(x, int | float) or not x > 0:
+            out.append(f)
+    return out
+
+
 #: A leg step as the plan names it: OSM (u, v) and the osmnx key (None: not given).
 Step = tuple[int, int, int | None]
 
@@ -246,6 +262,19 @@ def check_plan(
                 Violation("unknown_vehicle", plate, "-", "-", "route for a vehicle not in the plan")
             )
             continue
+        if rules is not None:
+            missing = _missing_facts(veh)
+            if missing:
+                out.append(
+                    Violation(
+                        "vehicle",
+                        plate,
+                        "-",
+                        "-",
+                        f"the plan does not state the vehicle's {', '.join(missing)}: "
+                        "the rules that depend on them cannot be checked",
+                    )
+                )
         ctx = _Ctx(day, veh, vehicle_info(veh), has_edge, rules, lookup, calendar, edge_seconds)
         _check_route(ctx, route["stops"], facilities)
         out += ctx.out

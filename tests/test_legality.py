@@ -172,11 +172,25 @@ def vehicle(plate: str = "粤BL0001", **kw: Any) -> dict[str, Any]:
         "shift": {"start": t("07:30"), "end": t("18:00")},
         "weight_class": "light",
         "gross_weight_kg": 4495,
+        "height_m": 2.9,
+        "width_m": 2.05,
+        "length_m": 5.99,
         "permits": [],
         "break": {"start": t("12:00"), "end": t("14:00"), "minutes": 30},
     }
     v.update(kw)
     return v
+
+
+def test_a_vehicle_whose_dimensions_the_plan_leaves_out_cannot_be_checked() -> None:
+    """Height, width, length, weight, weight class and fuel decide which rules bind: a plan
+    that leaves one out (or states 0) is refused, naming the missing facts."""
+    plan = legal_plan()
+    v = plan["vehicles"][0]
+    del v["height_m"]
+    v["gross_weight_kg"] = 0
+    (found,) = replay(plan)
+    assert found.rule == "vehicle" and "gross_weight_kg, height_m" in found.message
 
 
 def legal_plan() -> dict[str, Any]:
