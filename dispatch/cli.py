@@ -565,6 +565,7 @@ def cmd_check_plan(args: argparse.Namespace, settings: Settings) -> int:
     seconds, notes = _plan_edge_seconds(settings, net, plans)
     for note in notes:
         print(f"note: {note}")
+    fleet = _fleet_facts(settings)
     for p in plans:
         found += [
             (p["plan"]["district"]["name_en"], v)
@@ -576,6 +577,7 @@ def cmd_check_plan(args: argparse.Namespace, settings: Settings) -> int:
                 edge_seconds=seconds,
             )
         ]
+        found += [(p["plan"]["district"]["name_en"], v) for v in _fleet_mismatches(p, fleet)]
     if not found:
         n = sum(len(p["routes"]) for p in plans)
         what = f"rules from {rules_dir} + OSM tags" if rules_dir is not None else "no road rights"
@@ -588,6 +590,56 @@ def cmd_check_plan(args: argparse.Namespace, settings: Settings) -> int:
         )
     )
     return 1
+
+
+def _fleet_facts(settings: Settings) -> dict[str, dict[str, Any]]:
+    """Plate -> the rule-relevant facts the fleet database holds ({} without a database)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from dispatch.db import session_scope
+
+    try:
+        with session_scope(_engine(settings)) as s:
+            return {
+                v.plate: {
+                    "gross_weight_kg": v.vehicle_class.gross_weight_kg,
+                    "height_m": v.vehicle_class.height_m,
+                    "width_m": v.vehicle_class.width_m,
+                    "length_m": v.vehicle_class.length_m,
+                    "weight_class": v.vehicle_class.weight_class,
+                    "fuel": v.vehicle_class.fuel,
+                    "permits": sorted(v.permits or []),
+                    "capacity_kg": v.capacity_kg,
+                }
+                for v in s.scalars(select(m.Vehicle))
+            }
+    except SQLAlchemyError:
+        return {}
+
+
+def _fleet_mismatches(plan: dict[str, Any], fleet: dict[str, dict[str, Any]]) -> list[Any]:
+    """Vehicles whose facts in the plan differ from the fleet database's (a plan claiming a
+    lower van, another fuel or a permit it does not hold)."""
+    from road_rules.legality import Violation
+
+    out = []
+    for v in plan.get("vehicles", []):
+        known = fleet.get(str(v.get("plate")))
+        if known is None:
+            continue
+        for f, want in known.items():
+            got = sorted(v.get(f) or []) if f == "permits" else v.get(f)
+            if got != want:
+                out.append(
+                    Violation(
+                        "vehicle",
+                        str(v["plate"]),
+                        "-",
+                        "-",
+                        f"the plan says {f} {got!r}, the fleet database {want!r}",
+                    )
+                )
+    return out
 
 
 DEMO_USER = "dispatcher"

@@ -315,3 +315,28 @@ def test_a_bad_rule_file_is_refused_naming_file_rule_and_field_and_nothing_store
         code = main(["check-plan", str(plan_file), "--rules", str(d)])
         assert code == 2
         assert expected in capsys.readouterr().err
+
+
+def test_check_plan_compares_the_plans_vehicles_with_the_fleet(
+    futian: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A plan claiming a lower van (or a permit it does not hold) than the fleet database
+    says is refused: the dimension rules would otherwise be judged on the claim."""
+    import copy
+    import json
+
+    from dispatch.cli import main
+
+    doc = copy.deepcopy(futian.plan)
+    tall = next(v for v in doc["vehicles"] if v.get("tail_lift"))
+    tall["height_m"] = 2.5
+    tall["permits"] = ["SZ-EV-LOGISTICS"]
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(doc, ensure_ascii=False), "utf-8")
+    capsys.readouterr()
+    assert main(["check-plan", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "the plan says height_m 2.5, the fleet database 3.4" in out
+    assert "permits ['SZ-EV-LOGISTICS'], the fleet database []" in out
+    path.write_text(json.dumps(futian.plan, ensure_ascii=False), "utf-8")
+    assert main(["check-plan", str(path)]) == 0
