@@ -111,7 +111,9 @@ def _edges_by_type(
     g = network.graph
     for u, v, _k, d in g.edges(keys=True, data=True):
         hw = d.get("highway")
-        hw = hw[0] if isinstance(hw, list) else hw
+        # osmnx lists a merged way's road types in an order that varies between graph
+        # builds: take the first in sorted order, so every process generates the same day.
+        hw = sorted(hw)[0] if isinstance(hw, list) else hw
         if d.get("length", 0) < 40:
             continue
         if any(k in d for k in ("access", "motor_vehicle", "hgv", "goods", "maxweight")):

@@ -23,6 +23,7 @@ import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from routing.errors import ProblemError
+from routing.matrix import UNREACHABLE
 from routing.problem import Facility, Limits, Problem, Stop, Vehicle
 from routing.result import Result, Route, Unassigned, Visit
 
@@ -97,7 +98,15 @@ class _NoSolution(ProblemError):
 MAX_STRETCH = 16
 #: Reasons found before any search: no longer time limit would serve these stops.
 _STATIC = frozenset(
-    {"no_window", "no_class_allowed", "capacity", "window_unreachable", "no_station", "no_vehicle"}
+    {
+        "no_window",
+        "no_class_allowed",
+        "capacity",
+        "no_legal_path",
+        "window_unreachable",
+        "no_station",
+        "no_vehicle",
+    }
 )
 
 
@@ -538,6 +547,17 @@ def _static_reason(prob: Problem, s: Stop, tail_lift: list[int]) -> Unassigned |
     fleet = [v for v in prob.vehicles if v.tail_lift or not s.needs_tail_lift]
     if not any(s.demand_kg <= v.capacity_kg and s.demand_l <= v.capacity_l for v in fleet):
         return Unassigned(s.id, "capacity", "larger than the capacity of every eligible van")
+    if all(
+        prob.seconds[v.profile][v.depot_place, s.place] >= UNREACHABLE
+        or prob.seconds[v.profile][s.place, v.depot_place] >= UNREACHABLE
+        for v in fleet
+    ):
+        return Unassigned(
+            s.id,
+            "no_legal_path",
+            "no road the eligible vans may use leads there and back (road rights: a permit-only, "
+            "closed or banned road is the only way)",
+        )
     reachable = False
     for v in fleet:
         sec = prob.seconds[v.profile]

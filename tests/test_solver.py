@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -269,3 +271,19 @@ def test_a_limit_too_short_for_a_first_solution_is_stretched_not_an_empty_plan()
     assert res.routes, "an empty plan although vans and servable stops exist"
     assert res.stats["time_limit_stretched_to"] > 0.001
     assert res.stats["time_limit_stretched_to"] <= 0.001 * MAX_STRETCH
+
+
+def test_a_stop_only_a_forbidden_road_leads_to_is_left_out_as_no_legal_path() -> None:
+    """When the road rights leave no path from a van's depot to a stop and back (the matrix
+    reads UNREACHABLE for every eligible van), the stop is unassigned as no_legal_path, not
+    as a window or shift problem."""
+    from routing.matrix import UNREACHABLE
+
+    prob = line_problem(6, [van()], [pickup("cut", 4), pickup("ok", 3)], [station("T", 2)])
+    sec = prob.seconds["m"].copy()
+    sec[4, :] = UNREACHABLE  # no way back from place 4
+    sec[4, 4] = 0
+    prob = dataclasses.replace(prob, seconds={"m": sec})
+    res = solve(prob, LIMITS)
+    assert {u.stop_id: u.reason for u in res.unassigned} == {"cut": "no_legal_path"}
+    assert {v.ref for r in res.routes for v in r.visits if v.kind == "pickup"} == {"ok"}
