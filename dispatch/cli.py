@@ -454,8 +454,14 @@ def cmd_rules_show(args: argparse.Namespace, settings: Settings) -> int:
     for w in rights.warnings:
         print(f"warning: {w}")
     print()
+
+    def named(ids: tuple[str, ...]) -> str:
+        own = [i for i in ids if not i.startswith("osm:")]
+        osm = len(ids) - len(own)
+        return ", ".join([*own, *([f"+{osm} OSM access"] if osm else [])]) or "-"
+
     brows = [
-        [f"{hhmm(b.start)}-{hhmm(b.end)}", len(b.forbidden), ", ".join(b.rules) or "-"]
+        [f"{hhmm(b.start)}-{hhmm(b.end)}", len(b.forbidden), named(b.rules)]
         for b in bands(rights.rules, info, day, rights.table)
     ]
     print(table(brows, ["band", "forbidden edges", "rules in force"]))

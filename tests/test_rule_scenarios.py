@@ -340,3 +340,22 @@ def test_check_plan_compares_the_plans_vehicles_with_the_fleet(
     assert "permits ['SZ-EV-LOGISTICS'], the fleet database []" in out
     path.write_text(json.dumps(futian.plan, ensure_ascii=False), "utf-8")
     assert main(["check-plan", str(path)]) == 0
+
+
+def test_rules_show_lists_the_districts_rules_and_bands_with_every_territory(
+    futian: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`loopvan rules show` for a Futian diesel van: Futian's rules with whether each
+    binds, and bands that also hold Nanshan's rules (on Nanshan's roads) and OSM access."""
+    from dispatch.cli import main
+
+    plate = next(
+        v["plate"] for v in futian.plan["vehicles"] if v["fuel"] == "diesel" and not v["tail_lift"]
+    )
+    capsys.readouterr()
+    assert main(["rules", "show", "--district", "Futian", "--date", "2026-12-01",
+                 "--vehicle", plate]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "FT-ROADS-01" in out and "FT-PEAK-01" in out
+    bands_part = out.split("forbidden edges", 1)[1]
+    assert "NS-PEAK-01" in bands_part and "OSM access" in bands_part
