@@ -371,9 +371,9 @@ def cmd_export_plan(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _file_rights(settings: Settings, net: Any, rules_dir: Path | None, code: str = "") -> Any:
+def _file_rights(settings: Settings, net: Any, rules_dir: Path | None) -> Any:
     """The one rule set (dispatch.rights): with the database's closures when it holds
-    districts, else from the files alone. ``code`` is unused (rules are territorial)."""
+    districts, else from the files alone (rules are territorial: no district to pick)."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from dispatch.db import session_scope
@@ -409,7 +409,7 @@ def cmd_rules_show(args: argparse.Namespace, settings: Settings) -> int:
     code = _district_code(settings, args.district)
     net = _network(settings)
     rules_dir: Path = args.rules or settings.rules_dir or DEFAULT_RULES
-    rights = _file_rights(settings, net, rules_dir, code)
+    rights = _file_rights(settings, net, rules_dir)
     day = args.date or tomorrow()
     with session_scope(_engine(settings)) as s:
         veh = s.scalar(select(m.Vehicle).where(m.Vehicle.plate == args.vehicle))
@@ -820,29 +820,28 @@ def cmd_bench_rules(args: argparse.Namespace, settings: Settings) -> int:
         VehicleInfo("box", "box_tail_lift", "medium", "diesel", 7500),
     ]
     rows = []
-    for code in ("440304", "440305"):
-        for v in vehicles:
-            rights = _file_rights(settings, net, rules_dir, code)
-            rights.table._memo.clear()  # cold: edge selections recomputed
-            rights.rules._memo.clear()  # and the rules' pieces per vehicle and day
-            t = time.perf_counter()
-            b = bands(rights.rules, v, day, rights.table)
-            cold = time.perf_counter() - t
-            t = time.perf_counter()
-            bands(rights.rules, v, day, rights.table)
-            warm = time.perf_counter() - t
-            rows.append(
-                [
-                    code,
-                    v.vehicle_class,
-                    len(rights.table),
-                    len(rights.rules.rules),
-                    len(b),
-                    f"{cold:.3f}",
-                    f"{warm:.3f}",
-                ]
-            )
-    print(table(rows, ["district", "class", "edges", "rules", "bands", "cold s", "warm s"]))
+    # One rule set for every district (rules are territorial): loaded once.
+    rights = _file_rights(settings, net, rules_dir)
+    for v in vehicles:
+        rights.table._memo.clear()  # cold: edge selections recomputed
+        rights.rules._memo.clear()  # and the rules' pieces per vehicle and day
+        t = time.perf_counter()
+        b = bands(rights.rules, v, day, rights.table)
+        cold = time.perf_counter() - t
+        t = time.perf_counter()
+        bands(rights.rules, v, day, rights.table)
+        warm = time.perf_counter() - t
+        rows.append(
+            [
+                v.vehicle_class,
+                len(rights.table),
+                len(rights.rules.rules),
+                len(b),
+                f"{cold:.3f}",
+                f"{warm:.3f}",
+            ]
+        )
+    print(table(rows, ["class", "edges", "rules", "bands", "cold s", "warm s"]))
     return 0
 
 

@@ -120,21 +120,6 @@ def class_spec(vc: m.VehicleClass, speeds: dict[str, dict[str, float]] | None = 
     )
 
 
-def load_road_rights(
-    session: Session, network: RoadNetwork, rules_dir: Path | None, district_code: str = ""
-) -> RoadRights:
-    """The one rule set (:func:`dispatch.rights.session_rights`): every district's rule
-    files and closures, territorial, plus the graph's OSM access tags. ``district_code``
-    is accepted for the callers' sake; rules do not depend on the district planned.
-
-    Raises
-    ------
-    road_rules.errors.RuleError
-        When a rule file is invalid (file, rule id and field named).
-    """
-    return session_rights(session, network, rules_dir)
-
-
 @dataclass
 class _Built:
     problem: Problem
@@ -240,7 +225,7 @@ def build_day_under_way(
 ) -> tuple[RoadRights, _Built]:
     """The road rights and the routing problem of a plan's district and day as it stands
     now: dispatched and collected bookings too (what edits and re-plans work on)."""
-    rights = load_road_rights(session, network, rules_dir, plan.district.code)
+    rights = session_rights(session, network, rules_dir)
     built = build_problem(
         session, network, plan.district, plan.date, rights=rights, statuses=UNDER_WAY
     )
@@ -474,7 +459,7 @@ def build_plan(
     if district is None:
         raise PlanningError(f"unknown district {district_code!r}")
     speeds = load_speed_config(speeds_path) if speeds_path else None
-    rights = load_road_rights(session, network, rules_dir, district_code)
+    rights = session_rights(session, network, rules_dir)
     built = build_problem(session, network, district, day, speeds=speeds, rights=rights)
     if not built.vehicles:
         raise PlanningError(f"district {district.name_en} has no active vehicle")

@@ -200,16 +200,10 @@ def district_rules_geojson(
     return rules_geojson(own, rights.table)
 
 
-def check_rules_dir(settings: Settings, network: RoadNetwork, rules_dir: Path) -> list[str]:
-    """Load the rule files as planning would; the warnings (a RuleError when refused)."""
-    return list(file_rights(settings, network, rules_dir).warnings)
-
-
 __all__ = [
     "CLOSURES",
     "RoadRights",
     "RuleError",
-    "check_rules_dir",
     "district_areas",
     "district_rules_geojson",
     "file_rights",

@@ -31,7 +31,8 @@ from dispatch.editing import current_sequences, visits_by_ref
 from dispatch.errors import InvalidInput
 from dispatch.export import seconds_of_day
 from dispatch.materials import TAIL_LIFT_MATERIALS
-from dispatch.planning import build_problem, load_road_rights, pickup_service_s, snap_check
+from dispatch.planning import build_problem, pickup_service_s, snap_check
+from dispatch.rights import session_rights
 from routing.errors import ProblemError
 from routing.network import RoadNetwork
 from routing.problem import Window
@@ -148,7 +149,7 @@ def _by_insertion(
         )
         session.add(probe)
         session.flush()
-        rights = load_road_rights(session, network, rules_dir, district.code)
+        rights = session_rights(session, network, rules_dir)
         built = build_problem(session, network, district, plan.date, rights=rights)
         sp.rollback()
     prob = built.problem

@@ -276,9 +276,10 @@ def _edge_index(
     table: EdgeTable,
     calendar: ChinaCalendar | None,
     effects: tuple[str, ...],
+    verdicts: tuple[str, ...] = ("no", "permit"),
 ) -> dict[int, list[tuple[int, int, Rule]]]:
     """Edge -> (start, end, rule) of every piece binding ``vehicle`` there (memoised)."""
-    key = ("edge_index", id(table), vehicle, day, effects)
+    key = ("edge_index", id(table), vehicle, day, effects, verdicts)
     hit = rules._memo.get(key)
     if hit is not None:
         return cast(dict[int, list[tuple[int, int, Rule]]], hit)
@@ -286,11 +287,57 @@ def _edge_index(
     for r in rules.rules:
         if r.effect not in effects:
             continue
-        for a, b, m in rule_pieces(rules, r, vehicle, day, table, calendar):
+        for a, b, m in rule_pieces(rules, r, vehicle, day, table, calendar, verdicts=verdicts):
             for e in np.flatnonzero(m).tolist():
                 idx.setdefault(e, []).append((a, b, r))
     rules._memo[key] = idx
     return idx
+
+
+def _onsets(
+    idx: dict[int, list[tuple[int, int, Rule]]], edge: int, start: int, end: int
+) -> list[tuple[int, Rule]]:
+    """(first second in force, rule) of each rule of ``idx`` on ``edge`` in force at any
+    second of ``[start, end)`` (``start == end``: the instant ``start``), by time."""
+    end = max(end, start + 1)
+    out: dict[tuple[str, str], tuple[int, Rule]] = {}
+    for a, b, r in idx.get(edge, ()):
+        if a < end and start < b:
+            t, key = max(a, start), (r.id, r.origin)
+            if key not in out or t < out[key][0]:
+                out[key] = (t, r)
+    return sorted(out.values(), key=lambda x: (x[0], x[1].id))
+
+
+def blocking_onsets(
+    rules: RuleSet,
+    vehicle: VehicleInfo,
+    day: dt.date,
+    table: EdgeTable,
+    edge: int,
+    start: int,
+    end: int,
+    *,
+    calendar: ChinaCalendar | None = None,
+) -> list[tuple[int, Rule]]:
+    """:func:`blocking_rules_during`, each rule with the first second it forbids the edge."""
+    return _onsets(_edge_index(rules, vehicle, day, table, calendar, BLOCKING), edge, start, end)
+
+
+def no_stopping_onsets(
+    rules: RuleSet,
+    vehicle: VehicleInfo,
+    day: dt.date,
+    table: EdgeTable,
+    edge: int,
+    start: int,
+    end: int,
+    *,
+    calendar: ChinaCalendar | None = None,
+) -> list[tuple[int, Rule]]:
+    """:func:`no_stopping_rules`, each rule with the first second it bans stopping there."""
+    idx = _edge_index(rules, vehicle, day, table, calendar, ("no_stopping",))
+    return _onsets(idx, edge, start, end)
 
 
 def bands(
@@ -369,13 +416,10 @@ def blocking_rules_during(
     OSM ``destination`` roads are not in it: whether a leg may use one depends on the
     leg (see :func:`destination_edges`).
     """
-    end = max(end, start + 1)
-    idx = _edge_index(rules, vehicle, day, table, calendar, BLOCKING)
-    out: dict[tuple[str, str], Rule] = {}
-    for a, b, r in idx.get(edge, ()):
-        if a < end and start < b:
-            out.setdefault((r.id, r.origin), r)
-    return list(out.values())
+    return [
+        r
+        for _, r in blocking_onsets(rules, vehicle, day, table, edge, start, end, calendar=calendar)
+    ]
 
 
 def destination_edges(
@@ -389,21 +433,7 @@ def destination_edges(
     """Edge -> (start, end, rule): when OSM tags make the edge access=destination (or
     delivery) for ``vehicle``: usable only by a leg that starts or ends on a stop reached
     through it."""
-    key = ("dest_index", id(table), vehicle, day)
-    hit = rules._memo.get(key)
-    if hit is not None:
-        return cast(dict[int, list[tuple[int, int, Rule]]], hit)
-    idx: dict[int, list[tuple[int, int, Rule]]] = {}
-    for r in rules.rules:
-        if r.effect != "osm_access":
-            continue
-        for a, b, m in rule_pieces(
-            rules, r, vehicle, day, table, calendar, verdicts=("destination",)
-        ):
-            for e in np.flatnonzero(m).tolist():
-                idx.setdefault(e, []).append((a, b, r))
-    rules._memo[key] = idx
-    return idx
+    return _edge_index(rules, vehicle, day, table, calendar, ("osm_access",), ("destination",))
 
 
 def covering_stationing_rules(rules: RuleSet, point_ref: str, lon: float, lat: float) -> list[Rule]:
@@ -483,13 +513,12 @@ def no_stopping_rules(
     calendar: ChinaCalendar | None = None,
 ) -> list[Rule]:
     """``no_stopping`` rules that a stop on ``edge`` from ``start`` to ``end`` would break."""
-    end = max(end, start + 1)
-    idx = _edge_index(rules, vehicle, day, table, calendar, ("no_stopping",))
-    out: dict[tuple[str, str], Rule] = {}
-    for a, b, r in idx.get(edge, ()):
-        if a < end and start < b:
-            out.setdefault((r.id, r.origin), r)
-    return list(out.values())
+    return [
+        r
+        for _, r in no_stopping_onsets(
+            rules, vehicle, day, table, edge, start, end, calendar=calendar
+        )
+    ]
 
 
 def stopping_edges(

@@ -60,10 +60,10 @@ from shapely.geometry import Point
 from road_rules.calendar import ChinaCalendar
 from road_rules.edges import EdgeTable
 from road_rules.evaluate import (
-    blocking_rules_during,
+    blocking_onsets,
     covering_stationing_rules,
     destination_edges,
-    no_stopping_rules,
+    no_stopping_onsets,
     stationing_windows,
 )
 from road_rules.model import Rule, RuleSet, VehicleInfo
@@ -609,37 +609,30 @@ def _check_visit(ctx: _Ctx, s: dict[str, Any], sid: str, start: int, dep: int) -
             )
 
 
-def _onset(fn: Callable[[int, int], list[Rule]], rule: Rule, start: int, end: int) -> int:
-    """The first second of ``[start, end)`` at which ``rule`` is among ``fn(start, x)``."""
-    lo, hi = start, max(end, start + 1)  # rule in fn(start, hi); find the least such hi
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if any(r.id == rule.id and r.origin == rule.origin for r in fn(start, mid)):
-            hi = mid
-        else:
-            lo = mid
-    return hi - 1
+Onsets = Callable[..., list[tuple[int, Rule]]]
+
+
+def _first_onsets(
+    ctx: _Ctx, onsets: Onsets, edges: list[int], start: int, end: int
+) -> list[tuple[int, Rule]]:
+    """(first second, rule) of each rule ``onsets`` finds on any of ``edges`` during
+    ``[start, end)``, by time."""
+    assert ctx.rules is not None and ctx.lookup is not None
+    found: dict[tuple[str, str], tuple[int, Rule]] = {}
+    for e in edges:
+        for t, r in onsets(
+            ctx.rules, ctx.info, ctx.day, ctx.lookup.table, e, start, end, calendar=ctx.calendar
+        ):
+            key = (r.id, r.origin)
+            if key not in found or t < found[key][0]:
+                found[key] = (t, r)
+    return sorted(found.values(), key=lambda x: (x[0], x[1].id))
 
 
 def _blocking(ctx: _Ctx, edges: list[int], start: int, end: int) -> list[tuple[int, Rule]]:
     """(first second, rule) of each blocking rule in force on any of ``edges`` during
     ``[start, end)``."""
-    assert ctx.rules is not None and ctx.lookup is not None
-    rules, table = ctx.rules, ctx.lookup.table
-    found: dict[tuple[str, str], tuple[int, Rule]] = {}
-    for e in edges:
-
-        def during(a: int, b: int, e: int = e) -> list[Rule]:
-            return blocking_rules_during(
-                rules, ctx.info, ctx.day, table, e, a, b, calendar=ctx.calendar
-            )
-
-        for r in during(start, end):
-            t = _onset(during, r, start, end)
-            key = (r.id, r.origin)
-            if key not in found or t < found[key][0]:
-                found[key] = (t, r)
-    return sorted(found.values(), key=lambda x: (x[0], x[1].id))
+    return _first_onsets(ctx, blocking_onsets, edges, start, end)
 
 
 def _check_standing(ctx: _Ctx, sid: str, step: Step, start: int, end: int) -> None:
@@ -651,21 +644,8 @@ def _check_standing(ctx: _Ctx, sid: str, step: Step, start: int, end: int) -> No
     edges = ctx.lookup.resolve(step)
     if not edges:
         return  # an unknown edge is reported with the leg
-    rules, table, name = ctx.rules, ctx.lookup.table, ctx.lookup.name(step)
-    found: dict[tuple[str, str], tuple[int, Rule]] = {}
-    for e in edges:
-
-        def nostop(a: int, b: int, e: int = e) -> list[Rule]:
-            return no_stopping_rules(
-                rules, ctx.info, ctx.day, table, e, a, b, calendar=ctx.calendar
-            )
-
-        for r in nostop(start, end):
-            t = _onset(nostop, r, start, end)
-            key = (r.id, r.origin)
-            if key not in found or t < found[key][0]:
-                found[key] = (t, r)
-    for t, r in sorted(found.values(), key=lambda x: (x[0], x[1].id)):
+    name = ctx.lookup.name(step)
+    for t, r in _first_onsets(ctx, no_stopping_onsets, edges, start, end):
         ctx.report(
             r.id,
             sid,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from shapely.geometry.base import BaseGeometry
 
@@ -19,15 +19,7 @@ Effect = Literal[
     "osm_access",
 ]
 #: Effects a rule file may use (``osm_access`` is made from the graph's OSM tags only).
-EFFECTS: tuple[str, ...] = (
-    "no_entry",
-    "no_stopping",
-    "stationing_allowed",
-    "max_weight",
-    "max_height",
-    "max_length",
-    "max_width",
-)
+EFFECTS: tuple[str, ...] = tuple(e for e in get_args(Effect) if e != "osm_access")
 #: Effects that forbid driving (or standing on) the roads they select.
 BLOCKING: tuple[str, ...] = (
     "no_entry",

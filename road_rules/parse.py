@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, cast
 
@@ -45,15 +45,17 @@ _Loader.yaml_implicit_resolvers = {
 }
 
 
+#: ``bad(field, message)``: report a problem of the rule or permit being read.
+Bad = Callable[[str, str], None]
+
+
 def _date(v: Any) -> dt.date:
     if isinstance(v, dt.date):
         return v
     return dt.date.fromisoformat(str(v))
 
 
-def _str_set(
-    v: Any, bad: Callable[[str, str], None] | None = None, fld: str = ""
-) -> frozenset[str]:
+def _str_set(v: Any, bad: Bad | None = None, fld: str = "") -> frozenset[str]:
     """A name or a list of names (numbers are read as their text); anything else is a
     field error through ``bad``."""
     if v is None:
@@ -73,14 +75,14 @@ def _number(v: Any) -> bool:
     return not isinstance(v, bool) and isinstance(v, int | float) and math.isfinite(v)
 
 
-def _name_set(v: Any, bad: Callable[[str, str], None], fld: str) -> frozenset[str]:
+def _name_set(v: Any, bad: Bad, fld: str) -> frozenset[str]:
     """Road names as rules match them: normalised like the graph's (see edges.normalise_name)."""
     return frozenset(normalise_name(x) for x in _str_set(v, bad, fld) if normalise_name(x))
 
 
 def _parse_where(
     where_raw: Any,
-    bad: Callable[[str, str], None],
+    bad: Bad,
     district: str,
     district_areas: Mapping[str, BaseGeometry] | None,
 ) -> Where:
@@ -149,7 +151,7 @@ def _parse_where(
     )
 
 
-def _parse_time(item: dict[str, Any], bad: Callable[[str, str], None]) -> tuple[Any, ...]:
+def _parse_time(item: dict[str, Any], bad: Bad) -> tuple[Any, ...]:
     """``valid_from``, ``valid_to``, ``when``, ``except_when``, ``days`` of a rule or permit."""
     vf = vt = None
     try:
@@ -178,9 +180,7 @@ def _parse_time(item: dict[str, Any], bad: Callable[[str, str], None]) -> tuple[
     return vf, vt, when, except_when, days
 
 
-def _parse_vehicles(
-    veh: Any, bad: Callable[[str, str], None], known: set[str] | None
-) -> VehicleSelector:
+def _parse_vehicles(veh: Any, bad: Bad, known: set[str] | None) -> VehicleSelector:
     if not isinstance(veh, dict):
         bad(
             "vehicles",
@@ -264,6 +264,36 @@ _FILE_KEYS = {"district", "name", "source", "rules", "permits"}
 _STATION_WHERE = {"district", "polygon", "coordinates", "points"}
 
 
+def _entries(
+    items: list[Any], kind: str, keys: set[str], source: str, problems: list[str]
+) -> Iterator[tuple[dict[str, Any], str, str, Bad]]:
+    """Each mapping of a ``rules:`` or ``permits:`` list with its id, its place in
+    messages (``file: rule ID``) and a ``bad(field, message)`` reporter; the id (missing,
+    not a name, a duplicate) and unknown keys are checked here, non-mappings reported."""
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        raw = item.get("id") if isinstance(item, dict) else None
+        iid = str(raw) if isinstance(raw, str | int) and raw else f"#{i + 1}"
+        here = f"{source}: {kind} {iid}"
+
+        def bad(fld: str, msg: str, _here: str = here) -> None:
+            problems.append(f"{_here}: field '{fld}': {msg}")
+
+        if not isinstance(item, dict):
+            problems.append(f"{here}: must be a mapping")
+            continue
+        if "id" not in item:
+            bad("id", "missing")
+        elif iid.startswith("#"):
+            bad("id", f"must be a name, got {raw!r}"[:200])
+        elif iid in seen:
+            bad("id", f"duplicate {kind} id")
+        seen.add(iid)
+        for key in sorted(set(map(str, item)) - keys):
+            bad(key, f"unknown key; known: {sorted(keys)}")
+        yield item, iid, here, bad
+
+
 def parse_rules_text(
     text: str,
     source: str,
@@ -313,30 +343,7 @@ def parse_rules_text(
     permits = _parse_permits(data.get("permits"), source, district, district_areas, problems)
     known = set(known_classes) if known_classes is not None else None
     rules: list[Rule] = []
-    seen: set[str] = set()
-    for i, r in enumerate(items):
-        rid = (
-            str(r.get("id"))
-            if isinstance(r, dict) and isinstance(r.get("id"), str | int) and r.get("id")
-            else f"#{i + 1}"
-        )
-        here = f"{source}: rule {rid}"
-
-        def bad(fld: str, msg: str, _here: str = here) -> None:
-            problems.append(f"{_here}: field '{fld}': {msg}")
-
-        if not isinstance(r, dict):
-            problems.append(f"{here}: must be a mapping")
-            continue
-        if "id" not in r:
-            bad("id", "missing")
-        elif rid.startswith("#"):
-            bad("id", f"must be a name, got {r.get('id')!r}"[:200])
-        elif rid in seen:
-            bad("id", "duplicate rule id")
-        seen.add(rid)
-        for key in sorted(set(map(str, r)) - _RULE_KEYS):
-            bad(key, f"unknown key; known: {sorted(_RULE_KEYS)}")
+    for r, rid, here, bad in _entries(items, "rule", _RULE_KEYS, source, problems):
         effect = r.get("effect")
         if effect not in EFFECTS:
             bad("effect", f"must be one of {list(EFFECTS)}, got {effect!r}"[:200])
@@ -422,30 +429,7 @@ def _parse_permits(
         problems.append(f"{source}: field 'permits': must be a list")
         return ()
     out: list[Permit] = []
-    seen: set[str] = set()
-    for i, p in enumerate(items):
-        pid = (
-            str(p.get("id"))
-            if isinstance(p, dict) and isinstance(p.get("id"), str | int) and p.get("id")
-            else f"#{i + 1}"
-        )
-        here = f"{source}: permit {pid}"
-
-        def bad(fld: str, msg: str, _here: str = here) -> None:
-            problems.append(f"{_here}: field '{fld}': {msg}")
-
-        if not isinstance(p, dict):
-            problems.append(f"{here}: must be a mapping")
-            continue
-        if "id" not in p:
-            bad("id", "missing")
-        elif pid.startswith("#"):
-            bad("id", f"must be a name, got {p.get('id')!r}"[:200])
-        elif pid in seen:
-            bad("id", "duplicate permit id")
-        seen.add(pid)
-        for key in sorted(set(map(str, p)) - _PERMIT_KEYS):
-            bad(key, f"unknown key; known: {sorted(_PERMIT_KEYS)}")
+    for p, pid, here, bad in _entries(items, "permit", _PERMIT_KEYS, source, problems):
         vf, vt, when, except_when, days = _parse_time(p, bad)
         where = _parse_where(p.get("where") or {}, bad, district, district_areas)
         grants = p.get("grants_osm_permit", False)

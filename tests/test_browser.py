@@ -118,7 +118,8 @@ def _legal_moves(app: Flask, settings: Settings, plan_id: int) -> list[tuple[str
     from dispatch import models as m
     from dispatch.db import make_engine, session_scope
     from dispatch.editing import current_sequences
-    from dispatch.planning import build_problem, load_road_rights
+    from dispatch.planning import build_problem
+    from dispatch.rights import session_rights
     from routing.errors import ProblemError
     from routing.retime import retime
     from web import state
@@ -129,7 +130,7 @@ def _legal_moves(app: Flask, settings: Settings, plan_id: int) -> list[tuple[str
     with session_scope(engine) as s:
         plan = s.get_one(m.Plan, plan_id)
         seqs = current_sequences(plan)
-        rights = load_road_rights(s, network, settings.rules_dir, plan.district.code)
+        rights = session_rights(s, network, settings.rules_dir)
         prob = build_problem(s, network, plan.district, plan.date, rights=rights).problem
     engine.dispose()
     stops: dict[str, Any] = {x.id.split(":", 1)[1]: x for x in prob.stops}

@@ -343,11 +343,12 @@ def test_an_edit_moving_a_stop_is_retimed_checked_and_saved_as_a_new_version(
         plan = build_plans_one(s, network, world, d)
         seqs = current_sequences(plan)
         # Find a move the re-timer accepts (most moves into a full day are refused: windows).
-        from dispatch.planning import build_problem, load_road_rights
+        from dispatch.planning import build_problem
+        from dispatch.rights import session_rights
         from routing.errors import ProblemError
         from routing.retime import retime
 
-        rights = load_road_rights(s, network, world.rules_dir, "440304")
+        rights = session_rights(s, network, world.rules_dir)
         prob = build_problem(s, network, d, DAY, rights=rights).problem
         stops: dict[str, Any] = {x.id.split(":", 1)[1]: x for x in prob.stops}
         stops.update({f.id: f for f in prob.facilities})  # unload trips stay where they are

@@ -632,7 +632,7 @@ def test_a_route_for_an_unknown_vehicle() -> None:
 
 
 def _shipped_rules(table: EdgeTable) -> RuleSet:
-    """Rule files and OSM tag rules, as dispatch.planning.load_road_rights assembles them."""
+    """Rule files and OSM tag rules, as dispatch.rights.road_rights assembles them."""
     fc = json.loads((ROOT / "data/boundaries/shenzhen-districts.geojson").read_text("utf-8"))
     areas = {
         (f["properties"].get("code") or f["properties"]["name_en"].lower()): shape(f["geometry"])

@@ -17,8 +17,8 @@ from dispatch.cli import _demo_scenario, build_plans, do_import
 from dispatch.db import make_engine, session_scope
 from dispatch.errors import Conflict, InvalidInput
 from dispatch.export import plan_json
-from dispatch.planning import load_road_rights
 from dispatch.replanning import add_closure, replan
+from dispatch.rights import session_rights
 from dispatch.settings import Settings
 from road_rules.legality import check_plan
 from routing.network import RoadNetwork
@@ -151,7 +151,7 @@ def test_breakdown_urgent_booking_and_closure_are_replanned_for_approval(
         broken_prefix = _done_prefix(broken_route)
         done_all = {x for r in live.routes for x in _done_prefix(r)}
         # with the closure in force, the live plan is now illegal on that road
-        rights = load_road_rights(s, network, world.rules_dir, "440304")
+        rights = session_rights(s, network, world.rules_dir)
         old_violations = check_plan(
             plan_json(s, live), has_edge=network.graph.has_edge, rules=rights.rules,
             edges=rights.table,
